@@ -1,0 +1,121 @@
+/**
+ * The one interface every backend implements (CPU now; WebGPU and gpu.js later), in the spirit of jax-js:
+ * a handful of storage calls plus the primitive kernels. Ops and autograd talk only to this interface.
+ *
+ * Conventions for every kernel:
+ * - Inputs arrive as views (storage + layout). Layouts may be non-contiguous, broadcast (stride 0) or
+ *   offset; the kernel must honour them rather than assume row-major.
+ * - Every kernel returns freshly allocated, contiguous storage of the documented shape; inputs are never
+ *   written. The only mutating call is `assign`, which writes into a view of existing storage.
+ * - Float results are computed at least in the precision of the dtype; CPU accumulates in float64.
+ */
+import { BackendError } from '../errors.ts';
+import type { DType, TypedArray } from '../tensor/dtype.ts';
+import type { Layout } from '../tensor/layout.ts';
+import type { BinaryOp, TernaryOp, UnaryOp } from './pointwise.ts';
+
+/** Backend-owned memory holding `length` elements of `dtype`. Opaque outside its backend. */
+export interface Storage {
+  readonly dtype: DType;
+  readonly length: number;
+}
+
+export interface View {
+  readonly storage: Storage;
+  readonly layout: Layout;
+}
+
+export type ReduceOp = 'sum' | 'max' | 'min';
+export type RandomKind = 'uniform' | 'normal';
+
+export interface LayerNormResult {
+  /** normalised, scaled and shifted output, same shape as x */
+  y: Storage;
+  /** per-row mean and 1/sqrt(var + eps), shape [rows] */
+  mean: Storage;
+  rstd: Storage;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** Allocate zero-filled storage. */
+  alloc(dtype: DType, length: number): Storage;
+  /** Release storage; later use of it is an error. Called exactly once per `alloc` by the tensor layer. */
+  free(storage: Storage): void;
+  /** Copy host data into storage, starting at element `offset`. */
+  write(storage: Storage, data: TypedArray, offset?: number): void;
+  /** Copy the whole storage back to the host. */
+  read(storage: Storage): Promise<TypedArray>;
+  /** Synchronous read where the backend can do it (CPU); undefined otherwise. */
+  readSync?(storage: Storage): TypedArray;
+  /** Number of storages allocated and not yet freed (leak tests). */
+  liveBuffers(): number;
+
+  /** out = f(x) elementwise; out has x's shape and `outDtype`. */
+  unary(op: UnaryOp, x: View, outDtype: DType): Storage;
+  /** out = f(a, b); both layouts are already broadcast to out's shape (a.layout.shape). */
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage;
+  /** out = f(a, b, c); all three layouts already broadcast to out's shape. */
+  ternary(op: TernaryOp, a: View, b: View, c: View, outDtype: DType): Storage;
+  /** Contiguous copy of a view, converted to `outDtype` (float → int32 truncates toward zero). */
+  copy(x: View, outDtype: DType): Storage;
+  /** Write `src` (already broadcast to `dst`'s shape) into the view `dst` of existing storage. */
+  assign(dst: View, src: View): void;
+  /** Reduce over `axes` (sorted, unique); out has x's shape with those dims set to 1. */
+  reduce(op: ReduceOp, x: View, axes: readonly number[]): Storage;
+  /**
+   * Batched matrix product. a: [...batch, m, k], b: [...batch, k, n] with identical batch dims (already
+   * broadcast, possibly stride 0); any strides, so transposed operands need no copy. out: [...batch, m, n].
+   */
+  matmul(a: View, b: View): Storage;
+  /**
+   * out[i] = x[i with dim `axis` replaced by index[i]] (torch.gather). index is int32 with x's rank and
+   * index.shape[d] ≤ x.shape[d] for d ≠ axis; out has index's shape. Indices are range-checked by the caller.
+   */
+  gather(x: View, axis: number, index: View): Storage;
+  /** The adjoint of gather: zeros of `shape`, then out[i with axis ← index[i]] += src[i]. */
+  scatterAdd(shape: readonly number[], dtype: DType, axis: number, index: View, src: View): Storage;
+  /**
+   * Softmax (or log-softmax) over the last dim of a contiguous [rows, cols] input. Stable for masks: a row's
+   * max is taken over finite entries; a row with no finite entry gives zeros (softmax) or -inf (log-softmax).
+   */
+  softmax(x: View, log: boolean): Storage;
+  /** Layer normalisation over the last dim of a contiguous [rows, cols] input, with weight and bias [cols]. */
+  layerNorm(x: View, weight: View, bias: View, eps: number): LayerNormResult;
+  /**
+   * Counter-based random numbers (Philox-4x32-10, see tensor/random.ts): element i of the result uses block
+   * `offset + ⌊i/4⌋`, lane i mod 4, with key `seed`. The same (seed, offset) gives the same numbers on every
+   * backend.
+   */
+  random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage;
+}
+
+const registry = new Map<string, () => Backend>();
+const instances = new Map<string, Backend>();
+let defaultName = 'cpu';
+
+export function registerBackend(name: string, factory: () => Backend): void {
+  registry.set(name, factory);
+}
+
+export function getBackend(name?: string): Backend {
+  const key = name ?? defaultName;
+  let b = instances.get(key);
+  if (!b) {
+    const factory = registry.get(key);
+    if (!factory) throw new BackendError(`unknown backend "${key}" (registered: ${[...registry.keys()].join(', ')})`);
+    b = factory();
+    instances.set(key, b);
+  }
+  return b;
+}
+
+export function setDefaultBackend(name: string): void {
+  getBackend(name);
+  defaultName = name;
+}
+
+export function defaultBackendName(): string {
+  return defaultName;
+}

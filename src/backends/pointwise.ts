@@ -1,0 +1,100 @@
+/**
+ * Pointwise operations, declared once. Each entry gives the expression for every target: `js` is inlined
+ * into the CPU backend's generated strided loops, `wgsl` into the WebGPU backend's generated shaders. The
+ * operands are named `a`, `b` (and `c` for ternary ops); helpers such as `erf` exist on every target.
+ * Gradient rules live with the ops (src/ops), not here: this table is only about evaluation.
+ */
+
+export interface PointwiseDef {
+  readonly js: string;
+  readonly wgsl: string;
+}
+
+export const UNARY = {
+  neg: { js: '-a', wgsl: '-a' },
+  abs: { js: 'Math.abs(a)', wgsl: 'abs(a)' },
+  sign: { js: 'Math.sign(a)', wgsl: 'sign(a)' },
+  exp: { js: 'Math.exp(a)', wgsl: 'exp(a)' },
+  log: { js: 'Math.log(a)', wgsl: 'log(a)' },
+  sqrt: { js: 'Math.sqrt(a)', wgsl: 'sqrt(a)' },
+  rsqrt: { js: '1 / Math.sqrt(a)', wgsl: 'inverseSqrt(a)' },
+  tanh: { js: 'Math.tanh(a)', wgsl: 'tanh_(a)' },
+  erf: { js: 'erf(a)', wgsl: 'erf_(a)' },
+  floor: { js: 'Math.floor(a)', wgsl: 'floor(a)' },
+  // GELU in BERT's exact form x·Φ(x), and the tanh approximation; with their derivatives for backward.
+  gelu: { js: '0.5 * a * (1 + erf(a * 0.7071067811865476))', wgsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))' },
+  gelu_grad: {
+    js: '0.5 * (1 + erf(a * 0.7071067811865476)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)',
+    wgsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
+  },
+  gelu_tanh: {
+    js: '0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
+    wgsl: '0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
+  },
+  gelu_tanh_grad: {
+    js: 'geluTanhGrad(a)',
+    wgsl: 'gelu_tanh_grad_(a)',
+  },
+} satisfies Record<string, PointwiseDef>;
+
+export const BINARY = {
+  add: { js: 'a + b', wgsl: 'a + b' },
+  sub: { js: 'a - b', wgsl: 'a - b' },
+  mul: { js: 'a * b', wgsl: 'a * b' },
+  div: { js: 'a / b', wgsl: 'a / b' },
+  pow: { js: 'Math.pow(a, b)', wgsl: 'pow_(a, b)' },
+  // NaN propagates, as in torch.maximum / torch.minimum
+  maximum: { js: '(a !== a || a >= b ? a : b)', wgsl: 'max_(a, b)' },
+  minimum: { js: '(a !== a || a <= b ? a : b)', wgsl: 'min_(a, b)' },
+  eq: { js: '(a === b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a == b)' },
+  ne: { js: '(a !== b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a != b)' },
+  lt: { js: '(a < b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a < b)' },
+  le: { js: '(a <= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a <= b)' },
+  gt: { js: '(a > b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a > b)' },
+  ge: { js: '(a >= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a >= b)' },
+} satisfies Record<string, PointwiseDef>;
+
+export const TERNARY = {
+  where: { js: '(a !== 0 ? b : c)', wgsl: 'select(c, b, a != 0.0)' },
+} satisfies Record<string, PointwiseDef>;
+
+export type UnaryOp = keyof typeof UNARY;
+export type BinaryOp = keyof typeof BINARY;
+export type TernaryOp = keyof typeof TERNARY;
+
+export const COMPARISONS: ReadonlySet<BinaryOp> = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+
+/**
+ * erf to ~1e-16 (float64 gradchecks need better than the 1e-7 of Abramowitz–Stegun). |x| ≤ 3: the series
+ * erf x = 2/√π · e^{-x²} · Σ 2ⁿ x^{2n+1} / (1·3·…·(2n+1)), whose terms are all positive (no cancellation);
+ * beyond: 1 − erfc from its continued fraction, where erfc < 2.3e-5 so its relative error hardly matters.
+ */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  let r: number;
+  if (ax > 3) {
+    let f = ax;
+    for (let n = 60; n >= 1; n--) f = ax + n / 2 / f;
+    r = 1 - Math.exp(-ax * ax) / (1.7724538509055160 * f);
+  } else {
+    const x2 = ax * ax;
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; term > sum * 1e-17; n++) {
+      term *= (2 * x2) / (2 * n + 1);
+      sum += term;
+    }
+    r = 1.1283791670955126 * Math.exp(-x2) * sum;
+  }
+  return x < 0 ? -r : r;
+}
+
+export function geluTanhGrad(x: number): number {
+  const k = 0.7978845608028654;
+  const u = k * (x + 0.044715 * x * x * x);
+  const t = Math.tanh(u);
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+}
+
+/** Names the generated CPU kernels may call. */
+export const JS_HELPERS = { erf, geluTanhGrad } as const;

@@ -1,0 +1,35 @@
+/**
+ * Typed errors. Every message names the operation and the shapes / dtypes / files involved, so that a
+ * failure deep inside a model can be traced back without a debugger.
+ */
+export class PriloraError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that do not fit an operation (broadcasting, matmul inner sizes, reshape sizes, axes). */
+export class ShapeError extends PriloraError {}
+
+/** A dtype an operation does not accept, or operands whose dtypes differ. */
+export class DTypeError extends PriloraError {}
+
+/** Tensors on different backends, a backend that cannot do something, or a failing device. */
+export class BackendError extends PriloraError {}
+
+/** Use of a tensor after `dispose()` (directly or by the end of its `tidy` scope). */
+export class DisposedError extends PriloraError {}
+
+/** An index outside the dimension it addresses (gather, embedding, slicing). */
+export class IndexError extends PriloraError {}
+
+/** A file that breaks its format: the message names the file, the byte offset and the rule. */
+export class FormatError extends PriloraError {}
+
+/** A configuration value that is missing, of the wrong type or unsupported. */
+export class ConfigError extends PriloraError {}
+
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

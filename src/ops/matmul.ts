@@ -1,0 +1,38 @@
+/** Matrix products: batched with NumPy broadcasting of batch dims; transposed operands are views. */
+import { record } from '../autograd/engine.ts';
+import { ShapeError, fmtShape } from '../errors.ts';
+import { assertFloat } from '../tensor/dtype.ts';
+import { broadcastShapes, expandLayout } from '../tensor/layout.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { add } from './elementwise.ts';
+import { reshape, transpose } from './shape.ts';
+import { operands, wrap } from './util.ts';
+
+/** a @ b for a: [..., m, k], b: [..., k, n] (1-d operands are promoted and squeezed as in NumPy). */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  operands('matmul', [a, b]);
+  assertFloat('matmul', a.dtype);
+  if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must be at least 1-d, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (a.ndim === 1) return reshape(matmul(reshape(a, [1, a.shape[0]]), b), [...b.shape.slice(0, -2), b.shape[b.ndim - 1]]);
+  if (b.ndim === 1) return reshape(matmul(a, reshape(b, [b.shape[0], 1])), a.shape.slice(0, -1));
+  const [m, k] = a.shape.slice(-2);
+  const [k2, n] = b.shape.slice(-2);
+  if (k !== k2) throw new ShapeError(`matmul: inner sizes differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const va = { storage: a.view('matmul').storage, layout: expandLayout('matmul', a.layout, [...batch, m, k]) };
+  const vb = { storage: b.view('matmul').storage, layout: expandLayout('matmul', b.layout, [...batch, k, n]) };
+  const out = wrap(a.backend, a.backend.matmul(va, vb), [...batch, m, n]);
+  return record('matmul', out, [a, b], (g) => [
+    a.requiresGrad ? matmul(g, transpose(b)) : null,
+    b.requiresGrad ? matmul(transpose(a), g) : null,
+  ]);
+}
+
+/** y = x Wᵀ + b with W: [out, in] as PyTorch stores it (Wᵀ is a view, not a copy). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new ShapeError(`linear: input ${fmtShape(x.shape)} does not match weight ${fmtShape(weight.shape)}`);
+  }
+  const y = matmul(x, transpose(weight));
+  return bias ? add(y, bias) : y;
+}

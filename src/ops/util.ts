@@ -1,0 +1,37 @@
+/** Shared plumbing of the ops: operand checks and wrapping kernel results as tensors. */
+import type { Backend, Storage } from '../backends/backend.ts';
+import { BackendError, DTypeError } from '../errors.ts';
+import { full } from '../tensor/create.ts';
+import type { DType } from '../tensor/dtype.ts';
+import type { Layout } from '../tensor/layout.ts';
+import { Tensor } from '../tensor/tensor.ts';
+
+export type TensorLike = Tensor | number;
+
+export function wrap(backend: Backend, storage: Storage, shape: Layout | readonly number[]): Tensor {
+  return Tensor.fromStorage(backend, storage, shape);
+}
+
+/** Turn numbers into 0-d tensors matching `like`, and check that tensors share a backend and dtype. */
+export function operands(op: string, xs: readonly TensorLike[], opts: { sameDtype?: boolean } = {}): Tensor[] {
+  const like = xs.find((x): x is Tensor => typeof x !== 'number');
+  if (!like) throw new DTypeError(`${op}: at least one operand must be a tensor`);
+  const ts = xs.map((x) => (typeof x === 'number' ? scalarLike(like, x) : x));
+  for (const t of ts) {
+    t.view(op); // throws DisposedError naming the op
+    if (t.backend !== like.backend) throw new BackendError(`${op}: operands on backends ${like.backend.name} and ${t.backend.name}`);
+    if (opts.sameDtype !== false && t.dtype !== like.dtype) {
+      throw new DTypeError(`${op}: dtype mismatch ${ts.map((u) => u.dtype).join(' vs ')}`);
+    }
+  }
+  return ts;
+}
+
+export function sameDtype(op: string, dtype: DType, expected: DType): void {
+  if (dtype !== expected) throw new DTypeError(`${op}: expected ${expected}, got ${dtype}`);
+}
+
+/** A 0-d tensor holding `value` with `like`'s dtype and backend. */
+export function scalarLike(like: Tensor, value: number): Tensor {
+  return full([], value, { dtype: like.dtype, backend: like.backend });
+}
