@@ -1,0 +1,308 @@
+/**
+ * The gradcheck suite behind `prilora gradcheck` and the tests: one case per differentiable op, on random
+ * shapes drawn from the seed, with broadcasting, size-1 dims and non-contiguous views (transposed copies,
+ * strided slices, stride-0 expansions) wherever the op accepts them.
+ */
+import * as O from '../ops/index.ts';
+import { randn, tensor } from '../tensor/create.ts';
+import { Generator } from '../tensor/random.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
+
+/** Small seeded integer source for shapes (mulberry32). */
+export class ShapeRng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 0x9e3779b9;
+  }
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  shape(minDims = 1, maxDims = 3, maxDim = 4): number[] {
+    return Array.from({ length: this.int(minDims, maxDims) }, () => this.int(1, maxDim));
+  }
+  /** A shape that broadcasts against `s`: some dims set to 1, some leading dims dropped. */
+  broadcastable(s: readonly number[]): number[] {
+    const drop = this.int(0, s.length - 1);
+    return s.slice(drop).map((d) => (this.next() < 0.35 ? 1 : d));
+  }
+}
+
+interface CaseInput {
+  inputs: Tensor[];
+  fn: (...xs: Tensor[]) => Tensor;
+}
+
+export interface GradcheckCase {
+  op: string;
+  make(rng: ShapeRng, gen: Generator): CaseInput;
+  options?: GradcheckOptions;
+}
+
+const f64 = (shape: readonly number[], gen: Generator): Tensor => randn(shape, { dtype: 'float64', generator: gen });
+
+/** Same values, transposed strides: exercises kernels on non-contiguous input. */
+export function nonContiguous(x: Tensor): Tensor {
+  if (x.ndim < 2) return O.slice(O.concat([x, x]), 0, 0, undefined, 2);
+  return O.transpose(O.contiguous(O.transpose(x)));
+}
+
+const positive = (x: Tensor): Tensor => O.add(O.abs(x), 0.5);
+
+function unaryCase(op: string, f: (x: Tensor) => Tensor, domain: (x: Tensor) => Tensor = (x) => x): GradcheckCase {
+  return { op, make: (r, g) => ({ inputs: [f64(r.shape(), g)], fn: (x) => f(domain(nonContiguous(x))) }) };
+}
+
+function binaryCase(op: string, f: (a: Tensor, b: Tensor) => Tensor, domainA: (x: Tensor) => Tensor = (x) => x): GradcheckCase {
+  return {
+    op,
+    make: (r, g) => {
+      const s = r.shape();
+      return { inputs: [f64(s, g), f64(r.broadcastable(s), g)], fn: (a, b) => f(domainA(nonContiguous(a)), b) };
+    },
+  };
+}
+
+function reduceCase(op: string, f: (x: Tensor, axes: number[], keep: boolean) => Tensor): GradcheckCase {
+  return {
+    op,
+    make: (r, g) => {
+      const s = r.shape(1, 3);
+      const axes = s.map((_, i) => i).filter(() => r.next() < 0.5);
+      const keep = r.next() < 0.5;
+      return { inputs: [f64(s, g)], fn: (x) => f(nonContiguous(x), axes.length ? axes : [s.length - 1], keep) };
+    },
+  };
+}
+
+export const GRADCHECK_CASES: GradcheckCase[] = [
+  binaryCase('add', O.add),
+  binaryCase('sub', O.sub),
+  binaryCase('mul', O.mul),
+  binaryCase('div', (a, b) => O.div(a, positive(b))),
+  binaryCase('pow', (a, b) => O.pow(a, b), positive),
+  binaryCase('maximum', O.maximum),
+  binaryCase('minimum', O.minimum),
+  unaryCase('neg', O.neg),
+  unaryCase('abs', O.abs),
+  unaryCase('exp', O.exp),
+  unaryCase('log', O.log, positive),
+  unaryCase('sqrt', O.sqrt, positive),
+  unaryCase('rsqrt', O.rsqrt, positive),
+  unaryCase('tanh', O.tanh),
+  unaryCase('erf', O.erf),
+  unaryCase('gelu', O.gelu),
+  unaryCase('geluTanh', O.geluTanh),
+  unaryCase('geluComposite', O.geluComposite),
+  unaryCase('geluTanhComposite', O.geluTanhComposite),
+  unaryCase('clamp', (x) => O.clamp(x, -0.5, 0.7)),
+  // through float32 and back: the step must be far above float32's rounding
+  { ...unaryCase('cast', (x) => O.cast(O.cast(x, 'float32'), 'float64')), options: { eps: 1e-2, atol: 1e-4 } },
+  unaryCase('contiguous', (x) => O.contiguous(x)),
+  {
+    op: 'where',
+    make: (r, g) => {
+      const s = r.shape();
+      const cond = O.gt(f64(r.broadcastable(s), g), 0);
+      return { inputs: [f64(s, g), f64(r.broadcastable(s), g)], fn: (a, b) => O.where(cond, nonContiguous(a), b) };
+    },
+  },
+  {
+    op: 'maskedFill',
+    make: (r, g) => {
+      const s = r.shape();
+      const mask = O.gt(f64(r.broadcastable(s), g), 0.3);
+      return { inputs: [f64(s, g)], fn: (x) => O.maskedFill(nonContiguous(x), mask, -1e4) };
+    },
+  },
+  reduceCase('sum', O.sum),
+  reduceCase('mean', O.mean),
+  reduceCase('max', O.max),
+  reduceCase('min', O.min),
+  reduceCase('variance', (x, axes, keep) => O.variance(x, axes, keep, axes.reduce((n, a) => n * x.shape[a], 1) > 1 ? 1 : 0)),
+  {
+    op: 'matmul',
+    make: (r, g) => {
+      const [m, k, n] = [r.int(1, 4), r.int(1, 4), r.int(1, 4)];
+      const batch = r.shape(0, 2, 3);
+      const bBatch = r.broadcastable([...batch, 1]).slice(0, -1);
+      return {
+        inputs: [f64([...batch, m, k], g), f64([...bBatch, n, k], g)],
+        fn: (a, b) => O.matmul(nonContiguous(a), O.transpose(b)),
+      };
+    },
+  },
+  {
+    op: 'linear',
+    make: (r, g) => {
+      const [i, o] = [r.int(1, 5), r.int(1, 5)];
+      return { inputs: [f64([...r.shape(1, 2), i], g), f64([o, i], g), f64([o], g)], fn: (x, w, b) => O.linear(x, w, b) };
+    },
+  },
+  {
+    op: 'reshape',
+    make: (r, g) => {
+      const s = r.shape(2, 3);
+      return { inputs: [f64(s, g)], fn: (x) => O.reshape(nonContiguous(x), [-1]) };
+    },
+  },
+  {
+    op: 'permute',
+    make: (r, g) => ({ inputs: [f64(r.shape(3, 3), g)], fn: (x) => O.mul(O.permute(x, [2, 0, 1]), 1) }),
+  },
+  unaryCase('transpose', (x) => O.transpose(x, 0, -1)),
+  {
+    op: 'expand',
+    make: (r, g) => {
+      const s = r.shape(2, 3);
+      const lead = r.int(1, 3);
+      return { inputs: [f64(s.map((d, i) => (i === 0 ? 1 : d)), g)], fn: (x) => O.mul(O.expand(x, [lead, ...s]), 1) };
+    },
+  },
+  unaryCase('unsqueeze', (x) => O.unsqueeze(x, 0)),
+  { op: 'squeeze', make: (r, g) => ({ inputs: [f64([1, ...r.shape(1, 2)], g)], fn: (x) => O.squeeze(x, 0) }) },
+  {
+    op: 'slice',
+    make: (r, g) => {
+      const s = r.shape(1, 3, 6);
+      const axis = r.int(0, s.length - 1);
+      const [start, end, step] = [r.int(0, 1), r.next() < 0.5 ? undefined : -1, r.int(1, 2)];
+      return { inputs: [f64(s, g)], fn: (x) => O.slice(nonContiguous(x), axis, start, end, step) };
+    },
+  },
+  {
+    op: 'concat',
+    make: (r, g) => {
+      const s = r.shape(1, 3);
+      const axis = r.int(0, s.length - 1);
+      const s2 = s.map((d, i) => (i === axis ? r.int(1, 3) : d));
+      return { inputs: [f64(s, g), f64(s2, g)], fn: (a, b) => O.concat([nonContiguous(a), b], axis) };
+    },
+  },
+  {
+    op: 'stack',
+    make: (r, g) => {
+      const s = r.shape(1, 2);
+      const axis = r.int(0, s.length);
+      return { inputs: [f64(s, g), f64(s, g)], fn: (a, b) => O.stack([a, nonContiguous(b)], axis) };
+    },
+  },
+  {
+    op: 'gather',
+    make: (r, g) => {
+      const s = r.shape(2, 3);
+      const axis = r.int(0, s.length - 1);
+      const is = s.map((d, i) => (i === axis ? r.int(1, 5) : r.int(1, d)));
+      const idx = tensor(Int32Array.from({ length: is.reduce((p, d) => p * d, 1) }, () => r.int(0, s[axis] - 1)), { shape: is });
+      return { inputs: [f64(s, g)], fn: (x) => O.gather(nonContiguous(x), axis, idx) };
+    },
+  },
+  {
+    op: 'scatterAdd',
+    make: (r, g) => {
+      const s = r.shape(2, 3);
+      const idx = tensor(Int32Array.from({ length: s.reduce((p, d) => p * d, 1) }, () => r.int(0, 2)), { shape: s });
+      return { inputs: [f64(s, g)], fn: (src) => O.scatterAdd(s.map((d, i) => (i === 0 ? 3 : d)), 0, idx, nonContiguous(src)) };
+    },
+  },
+  {
+    op: 'indexSelect',
+    make: (r, g) => {
+      const s = r.shape(2, 3);
+      const idx = tensor(Int32Array.from({ length: r.int(1, 5) }, () => r.int(0, s[1] - 1)));
+      return { inputs: [f64(s, g)], fn: (x) => O.indexSelect(nonContiguous(x), 1, idx) };
+    },
+  },
+  {
+    op: 'embedding',
+    make: (r, g) => {
+      const [v, h] = [r.int(2, 6), r.int(1, 4)];
+      const ids = tensor(Int32Array.from({ length: 6 }, () => r.int(0, v - 1)), { shape: [2, 3] });
+      return { inputs: [f64([v, h], g)], fn: (w) => O.embedding(w, ids) };
+    },
+  },
+  ...(['softmax', 'logSoftmax', 'softmaxComposite', 'logSoftmaxComposite'] as const).map((op) => ({
+    op,
+    make: (r: ShapeRng, g: Generator) => {
+      const s = r.shape(1, 3, 5);
+      const axis = r.int(-s.length, s.length - 1);
+      // an additive mask on some entries, as attention applies it; -1e4 rather than -1e9 because float64
+      // cannot resolve a 1e-6 step on top of 1e9 (forward tests cover -1e9, -3.4e38 and -inf)
+      const mask = O.mul(O.gt(f64(r.broadcastable(s), g), 0.8), -1e4);
+      const f = O[op];
+      return { inputs: [f64(s, g)], fn: (x: Tensor) => f(O.add(nonContiguous(x), mask), axis) };
+    },
+  })),
+  ...(['layerNorm', 'layerNormComposite'] as const).map((op) => ({
+    op,
+    make: (r: ShapeRng, g: Generator) => {
+      const s = r.shape(1, 3, 5);
+      const c = s[s.length - 1];
+      return { inputs: [f64(s, g), f64([c], g), f64([c], g)], fn: (x: Tensor, w: Tensor, b: Tensor) => O[op](nonContiguous(x), w, b, 1e-5) };
+    },
+  })),
+  {
+    op: 'dropout',
+    make: (r, g) => {
+      const seed = r.int(0, 1000);
+      // a fresh generator per call: every evaluation must draw the same mask
+      return { inputs: [f64(r.shape(), g)], fn: (x) => O.dropout(nonContiguous(x), 0.3, { training: true, generator: new Generator(seed) }) };
+    },
+  },
+  {
+    op: 'crossEntropy',
+    make: (r, g) => {
+      const [n, c] = [r.int(2, 5), r.int(2, 5)];
+      const labels = tensor(Int32Array.from({ length: n }, (_, i) => (i === 1 ? -100 : r.int(0, c - 1))));
+      const smoothing = r.next() < 0.5 ? 0 : 0.1;
+      return { inputs: [f64([n, c], g)], fn: (x) => O.crossEntropy(nonContiguous(x), labels, { labelSmoothing: smoothing }) };
+    },
+  },
+  {
+    op: 'mseLoss',
+    make: (r, g) => {
+      const s = r.shape();
+      return { inputs: [f64(s, g), f64(s, g)], fn: (a, b) => O.mseLoss(nonContiguous(a), b) };
+    },
+  },
+  {
+    op: 'attention',
+    make: (r, g) => {
+      const [b, t, d] = [r.int(1, 2), r.int(1, 4), r.int(1, 4)];
+      const mask = O.mul(O.gt(f64([b, 1, 1, t], g), 0.5), -1e4);
+      return {
+        inputs: [f64([b, 2, t, d], g), f64([b, 2, t, d], g), f64([b, 2, t, d], g)],
+        fn: (q, k, v) => O.attention(q, nonContiguous(k), v, mask).out,
+      };
+    },
+  },
+];
+
+/** Exported op functions that have no gradient by design (comparisons, masks, piecewise-constant ops). */
+export const NON_DIFFERENTIABLE = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'isFiniteMask', 'sign', 'floor', 'sumTo']);
+
+export interface SuiteResult {
+  pass: boolean;
+  ops: number;
+  failed: string[];
+  worst: number;
+  results: { op: string; result: GradcheckResult }[];
+}
+
+/** Run every case once with shapes drawn from `seed`. */
+export function runGradcheckSuite(seed = 0): SuiteResult {
+  const rng = new ShapeRng(seed);
+  const gen = new Generator(seed);
+  const results = GRADCHECK_CASES.map((c) => {
+    const { inputs, fn } = c.make(rng, gen);
+    return { op: c.op, result: gradcheck(fn, inputs, { seed, ...c.options }) };
+  });
+  const failed = results.filter((r) => !r.result.pass).map((r) => r.op);
+  return { pass: failed.length === 0, ops: results.length, failed, worst: Math.max(...results.map((r) => r.result.worst.ratio)), results };
+}

@@ -1,0 +1,44 @@
+/** The `prilora` command line: dispatch, error reporting and the JSON-last-line convention (CLI.md). */
+import '../index.ts';
+import { PriloraError } from '../errors.ts';
+import { benchCommand } from './bench.ts';
+import { gradcheckCommand } from './gradcheck.ts';
+
+export interface CommandIO {
+  log(line: string): void;
+  error(line: string): void;
+}
+
+const consoleIO: CommandIO = { log: (l) => console.log(l), error: (l) => console.error(l) };
+
+const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise<number>; help: string }> = {
+  gradcheck: { run: gradcheckCommand, help: 'gradcheck [--seed N] [--backend cpu] [--json]   every differentiable op vs finite differences' },
+  bench: { run: benchCommand, help: 'bench matmul --n N [--backend cpu] [--threads T] [--json]   square f32 matmul GFLOP/s' },
+};
+
+function usage(): string {
+  return ['usage: prilora <command> [flags]', '', ...Object.values(COMMANDS).map((c) => `  prilora ${c.help}`)].join('\n');
+}
+
+/** Run one command; returns the exit status. Typed errors become one clear line, not a stack trace. */
+export async function main(argv: string[], io: CommandIO = consoleIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.error(`prilora: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof PriloraError) {
+      io.error(`prilora ${name}: ${e.name}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
