@@ -13,8 +13,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   operands('matmul', [a, b]);
   assertFloat('matmul', a.dtype);
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must be at least 1-d, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
-  if (a.ndim === 1) return reshape(matmul(reshape(a, [1, a.shape[0]]), b), [...b.shape.slice(0, -2), b.shape[b.ndim - 1]]);
-  if (b.ndim === 1) return reshape(matmul(a, reshape(b, [b.shape[0], 1])), a.shape.slice(0, -1));
+  if (a.ndim === 1 || b.ndim === 1) {
+    const r = matmul(a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a, b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b);
+    const drop = (i: number) => (a.ndim === 1 && i === r.ndim - 2) || (b.ndim === 1 && i === r.ndim - 1);
+    return reshape(r, r.shape.filter((_, i) => !drop(i)));
+  }
   const [m, k] = a.shape.slice(-2);
   const [k2, n] = b.shape.slice(-2);
   if (k !== k2) throw new ShapeError(`matmul: inner sizes differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);

@@ -16,9 +16,9 @@ export function wrap(backend: Backend, storage: Storage, shape: Layout | readonl
 export function operands(op: string, xs: readonly TensorLike[], opts: { sameDtype?: boolean } = {}): Tensor[] {
   const like = xs.find((x): x is Tensor => typeof x !== 'number');
   if (!like) throw new DTypeError(`${op}: at least one operand must be a tensor`);
+  for (const x of xs) if (typeof x !== 'number') x.view(op); // throws DisposedError naming the op
   const ts = xs.map((x) => (typeof x === 'number' ? scalarLike(like, x) : x));
   for (const t of ts) {
-    t.view(op); // throws DisposedError naming the op
     if (t.backend !== like.backend) throw new BackendError(`${op}: operands on backends ${like.backend.name} and ${t.backend.name}`);
     if (opts.sameDtype !== false && t.dtype !== like.dtype) {
       throw new DTypeError(`${op}: dtype mismatch ${ts.map((u) => u.dtype).join(' vs ')}`);

@@ -130,8 +130,9 @@ export function softmaxInto(x: Operand, rows: number, cols: number, log: boolean
     let sum = 0;
     for (let j = 0; j < cols; j++) sum += Math.exp(d[at + j] - max);
     if (log) {
-      const lse = max + Math.log(sum);
-      for (let j = 0; j < cols; j++) out[o + j] = d[at + j] - lse;
+      // (x − max) − log Σ, not x − (max + log Σ): with max near -3.4e38 the latter rounds log Σ away
+      const logSum = Math.log(sum);
+      for (let j = 0; j < cols; j++) out[o + j] = d[at + j] - max - logSum;
     } else {
       for (let j = 0; j < cols; j++) out[o + j] = Math.exp(d[at + j] - max) / sum;
     }

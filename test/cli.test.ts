@@ -1,0 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.ts';
+
+async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { log: (l) => out.push(l), error: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+describe('prilora CLI', () => {
+  it('gradcheck --json ends with the summary line of CLI.md', async () => {
+    const r = await run(['gradcheck', '--seed', '3', '--json']);
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.out[r.out.length - 1]);
+    expect(last.pass).toBe(true);
+    expect(last.failed).toEqual([]);
+    expect(last.ops).toBeGreaterThanOrEqual(50);
+    expect(last.worst).toBeLessThanOrEqual(1);
+  });
+
+  it('bench matmul --json reports GFLOP/s', async () => {
+    const r = await run(['bench', 'matmul', '--n', '64', '--json']);
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.out[r.out.length - 1]);
+    expect(last).toMatchObject({ n: 64, backend: 'cpu' });
+    expect(last.gflops).toBeGreaterThan(0);
+  });
+
+  it('bad flags give a clear message and a non-zero status', async () => {
+    const r = await run(['bench', 'matmul', '--n', 'big']);
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toBe('prilora bench: ConfigError: --n must be an integer ≥ 1, got "big"');
+    expect((await run(['nonsense'])).code).toBe(2);
+  });
+
+  it('the bin script runs the TypeScript sources directly', () => {
+    const out = execFileSync(process.execPath, ['bin/prilora.js', 'gradcheck', '--json'], { encoding: 'utf8' });
+    expect(JSON.parse(out.trim().split('\n').pop()!).pass).toBe(true);
+  });
+});
