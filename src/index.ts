@@ -16,3 +16,9 @@ export { noGrad, isGradEnabled, backward, type BackwardOptions } from './autogra
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.ts';
 export * as ops from './ops/index.ts';
 export * from './ops/index.ts';
+export * from './nn/index.ts';
+export * from './data/glue.ts';
+export * from './data/metrics.ts';
+export { DataError } from './data/errors.ts';
+export * from './data/tokenizer.ts';
+export * from './io/safetensors.ts';

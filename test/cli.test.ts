@@ -28,6 +28,22 @@ describe('prilora CLI', () => {
     expect(last.gflops).toBeGreaterThan(0);
   });
 
+  it('check-fixture --json passes the BERT fixtures and the metrics fixture', async () => {
+    for (const dtype of ['f32', 'f64']) {
+      const r = await run(['check-fixture', 'test/fixtures/hf/bert_cls', '--dtype', dtype, '--json']);
+      const last = JSON.parse(r.out[r.out.length - 1]);
+      expect(r.code).toBe(0);
+      expect(last.pass).toBe(true);
+      expect(last.worst.forward).toBeLessThanOrEqual(dtype === 'f32' ? 1e-5 : 1e-10);
+    }
+    const m = await run(['check-fixture', 'test/fixtures/hf/metrics.json', '--json']);
+    expect(m.code).toBe(0);
+    expect(JSON.parse(m.out[m.out.length - 1]).worst).toBeLessThanOrEqual(1e-9);
+    const missing = await run(['check-fixture', 'no/such/dir']);
+    expect(missing.code).toBe(1);
+    expect(missing.err[0]).toBe('prilora check-fixture: ConfigError: check-fixture: no/such/dir does not exist');
+  });
+
   it('bad flags give a clear message and a non-zero status', async () => {
     const r = await run(['bench', 'matmul', '--n', 'big']);
     expect(r.code).toBe(1);

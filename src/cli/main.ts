@@ -2,6 +2,7 @@
 import '../index.ts';
 import { PriloraError } from '../errors.ts';
 import { benchCommand } from './bench.ts';
+import { checkFixtureCommand } from './check-fixture.ts';
 import { gradcheckCommand } from './gradcheck.ts';
 
 export interface CommandIO {
@@ -13,6 +14,10 @@ const consoleIO: CommandIO = { log: (l) => console.log(l), error: (l) => console
 
 const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise<number>; help: string }> = {
   gradcheck: { run: gradcheckCommand, help: 'gradcheck [--seed N] [--backend cpu] [--json]   every differentiable op vs finite differences' },
+  'check-fixture': {
+    run: checkFixtureCommand,
+    help: 'check-fixture <dir | metrics.json> [--dtype f32|f64] [--backend cpu] [--json]   compare with HF float64 references',
+  },
   bench: { run: benchCommand, help: 'bench matmul --n N [--backend cpu] [--threads T] [--json]   square f32 matmul GFLOP/s' },
 };
 

@@ -1,7 +1,9 @@
 import { PriloraError } from '../errors.ts';
 
 /**
- * A data file that is missing or breaks its task's format. Messages name the file and, for a bad row, its
- * 1-based line number (the header, where there is one, is line 1), so the row can be opened in an editor.
+ * Data that breaks its format: a data file that is missing or malformed, or metric inputs that are not
+ * what the metric takes (e.g. a class index out of range). File messages name the file and, for a bad
+ * row, its 1-based line number (the header, where there is one, is line 1), so the row can be found in an
+ * editor.
  */
 export class DataError extends PriloraError {}

@@ -54,7 +54,7 @@ export function defaultVocabDir(): string {
 
 /**
  * Lengths `[nA, nB]` after HF's `longest_first` truncation of a pair to `budget` content tokens
- * (special tokens already subtracted). Since tokenizers 0.13 this is not "drop one token at a time":
+ * (special tokens already subtracted). The current Rust crate no longer drops one token at a time:
  * the shorter side is kept whole when the longer can absorb the cut, otherwise both get half and the
  * longer one (the second on a tie) takes the odd token.
  */

@@ -40,12 +40,16 @@ export const geluTanhComposite = (x: Tensor): Tensor =>
 
 /**
  * Scaled dot-product attention softmax(q kᵀ / √d + mask) v for q, k, v: [..., T, d]; `mask` is additive
- * and broadcasts against the scores [..., Tq, Tk]. Returns the output and the attention probabilities.
+ * and broadcasts against the scores [..., Tq, Tk]; `dropProbs` (attention dropout) applies to the
+ * probabilities. Returns the output and the probabilities as used (after dropout, as transformers does).
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor | null): { out: Tensor; probs: Tensor } {
+export function attention(
+  q: Tensor, k: Tensor, v: Tensor, mask?: Tensor | null, dropProbs?: (probs: Tensor) => Tensor,
+): { out: Tensor; probs: Tensor } {
   const d = q.shape[q.ndim - 1];
   let scores = div(matmul(q, transpose(k)), Math.sqrt(d));
   if (mask) scores = add(scores, mask);
-  const probs = softmax(scores, -1);
+  let probs = softmax(scores, -1);
+  if (dropProbs) probs = dropProbs(probs);
   return { out: matmul(probs, v), probs };
 }

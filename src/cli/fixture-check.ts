@@ -1,0 +1,125 @@
+/**
+ * Checking the engine against a reference fixture (format: test/fixtures/hf/README.md): load the
+ * checkpoint and inputs with the project's own loaders, run forward and backward, and measure every
+ * reference tensor with the README's rule ‖ours − ref‖ / max(‖ref‖, floor).
+ */
+import { join } from 'node:path';
+import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
+import type { BertForSequenceClassification } from '../nn/bert.ts';
+import { loadBertForSequenceClassification, readConfig } from '../nn/pretrained.ts';
+import { ConfigError } from '../errors.ts';
+import { tensor } from '../tensor/create.ts';
+import type { FloatDType } from '../tensor/dtype.ts';
+import { tidy } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+
+export const PARTS = ['forward', 'grad', 'lora', 'merged', 'adamw'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** Limits of the fixtures' README for a float32 engine; float64 must reach 1e-10 throughout. */
+export const LIMITS: Record<FloatDType, Record<Part, number>> = {
+  float32: { forward: 1e-5, grad: 1e-4, lora: 1e-4, merged: 1e-6, adamw: 1e-4 },
+  float64: { forward: 1e-10, grad: 1e-10, lora: 1e-10, merged: 1e-10, adamw: 1e-10 },
+};
+
+export interface Comparison {
+  part: Part;
+  name: string;
+  error: number;
+}
+
+export interface FixtureReport {
+  pass: boolean;
+  /** worst error per part; 'not checked' for parts this build cannot check yet */
+  worst: Record<Part, number | 'not checked'>;
+  comparisons: Comparison[];
+}
+
+const norm = (a: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+};
+
+export function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>, floor = 0): number {
+  if (ours.length !== ref.length) return Infinity;
+  let s = 0;
+  for (let i = 0; i < ref.length; i++) s += (ours[i] - ref[i]) ** 2;
+  const d = Math.sqrt(s);
+  const denom = Math.max(norm(ref), floor);
+  return denom === 0 ? (d === 0 ? 0 : Infinity) : d / denom;
+}
+
+/** The largest norm among the file's tensors whose names start with `prefix` (the gradient floor's G). */
+export function largestNorm(file: SafetensorsFile, prefix: string): number {
+  let g = 0;
+  for (const name of file.tensors.keys()) if (name.startsWith(prefix)) g = Math.max(g, norm(file.getFloat64(name)));
+  return g;
+}
+
+export interface FixtureInputs {
+  inputIds: Tensor;
+  attentionMask: Tensor;
+  tokenTypeIds: Tensor;
+  labels: Tensor;
+}
+
+export function readFixtureInputs(dir: string, dtype: FloatDType, backend?: string): FixtureInputs {
+  const f = readSafetensorsFile(join(dir, 'inputs.safetensors'));
+  const int = (n: string) => tensor(f.getInt32(n), { shape: f.info(n).shape, backend });
+  const labelInfo = f.info('labels');
+  const labels = labelInfo.dtype.startsWith('F')
+    ? tensor(dtype === 'float64' ? f.getFloat64('labels') : f.getFloat32('labels'), { shape: labelInfo.shape, backend })
+    : int('labels');
+  return { inputIds: int('input_ids'), attentionMask: int('attention_mask'), tokenTypeIds: int('token_type_ids'), labels };
+}
+
+/** forward + every parameter gradient against full.safetensors. */
+function checkFull(dir: string, model: BertForSequenceClassification, inputs: FixtureInputs): Comparison[] {
+  const ref = readSafetensorsFile(join(dir, 'full.safetensors'));
+  const out: Comparison[] = [];
+  const floor = 1e-6 * largestNorm(ref, 'grad.');
+  tidy(() => {
+    const r = model.forward({ ...inputs, outputHiddenStates: true, outputAttentions: true });
+    const fwd = (name: string, t: Tensor) => out.push({ part: 'forward', name, error: relativeError(t.dataSync(), ref.getFloat64(name)) });
+    fwd('logits', r.logits);
+    fwd('loss', r.loss!);
+    r.hiddenStates.forEach((h, i) => fwd(`hidden_states.${i}`, h));
+    r.attentions.forEach((a, i) => fwd(`attentions.${i}`, a));
+    for (const name of ref.tensors.keys()) {
+      if (!/^(logits|loss|hidden_states\.\d+|attentions\.\d+|grad\..*)$/.test(name)) throw new ConfigError(`${dir}: unknown reference tensor ${name}`);
+    }
+    r.loss!.backward();
+  });
+  const params = model.stateDict();
+  for (const name of ref.tensors.keys()) {
+    if (!name.startsWith('grad.')) continue;
+    const p = params.get(name.slice(5));
+    const g = p?.grad ? p.grad.dataSync() : new Float64Array(0);
+    out.push({ part: 'grad', name, error: p ? relativeError(g, ref.getFloat64(name), floor) : Infinity });
+  }
+  for (const p of params.values()) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+  return out;
+}
+
+export function checkFixture(dir: string, opts: { dtype?: FloatDType; backend?: string } = {}): FixtureReport {
+  const dtype = opts.dtype ?? 'float32';
+  const cfg = readConfig(dir);
+  if (cfg.model_type !== 'bert') throw new ConfigError(`${dir}: model_type "${String(cfg.model_type)}" is not supported by check-fixture yet`);
+  const { model } = loadBertForSequenceClassification(dir, { dtype, backend: opts.backend });
+  const inputs = readFixtureInputs(dir, dtype, opts.backend);
+  const comparisons = checkFull(dir, model, inputs);
+  const worst = Object.fromEntries(PARTS.map((p) => [p, 'not checked'])) as FixtureReport['worst'];
+  let pass = true;
+  for (const c of comparisons) {
+    const prev = worst[c.part];
+    worst[c.part] = typeof prev === 'number' ? Math.max(prev, c.error) : c.error;
+    if (!(c.error <= LIMITS[dtype][c.part])) pass = false;
+  }
+  model.dispose();
+  Object.values(inputs).forEach((t) => t.dispose());
+  return { pass, worst, comparisons };
+}

@@ -1,0 +1,8 @@
+export { Module, type LoadOptions, type LoadReport, type StateValue } from './module.ts';
+export { Linear, Embedding, LayerNorm, Dropout, type LinearDelta, type ParamOptions } from './layers.ts';
+export {
+  BertModel, BertForSequenceClassification, BertLayer, ModuleList, parseBertConfig, additiveMask, sequenceLoss,
+  type BertConfig, type EncoderInputs, type EncoderOutput, type ClassifierOutput, type ModelOptions,
+} from './bert.ts';
+export { loadBertForSequenceClassification, checkpointState, legacyName, type LoadedModel } from './pretrained.ts';
+export { readJsonFile, ConfigReader } from './config.ts';

@@ -1,0 +1,81 @@
+/**
+ * Loading HuggingFace checkpoints (config.json + model.safetensors) into the modules, with the name
+ * mapping transformers itself applies: old LayerNorm names (gamma/beta), checkpoints saved from the bare
+ * encoder (no `bert.` prefix), heads of other tasks (`cls.*`) and non-parameter buffers.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
+import { Generator } from '../tensor/random.ts';
+import { BertForSequenceClassification, parseBertConfig, type BertConfig, type ModelOptions } from './bert.ts';
+import { readJsonFile, type Json } from './config.ts';
+import type { LoadReport, Module, StateValue } from './module.ts';
+
+/** Checkpoint values as float arrays in the model's dtype, under the names the model uses. */
+export function checkpointState(file: SafetensorsFile, dtype: 'float32' | 'float64', rename: (name: string) => string | null): Map<string, StateValue> {
+  const out = new Map<string, StateValue>();
+  for (const [name, info] of file.tensors) {
+    const target = rename(name);
+    if (target === null) continue;
+    const data = dtype === 'float64' ? file.getFloat64(name) : file.getFloat32(name);
+    out.set(target, { data, shape: info.shape });
+  }
+  return out;
+}
+
+/** transformers' legacy renames: `LayerNorm.gamma` → `.weight`, `.beta` → `.bias`. */
+export function legacyName(name: string): string {
+  return name.replace(/\.gamma$/, '.weight').replace(/\.beta$/, '.bias');
+}
+
+export interface LoadedModel<M extends Module, C> {
+  model: M;
+  config: C;
+  report: LoadReport;
+}
+
+export function readConfig(dir: string): Json {
+  return readJsonFile(join(dir, 'config.json'));
+}
+
+function weightsFile(dir: string): SafetensorsFile {
+  const path = join(dir, 'model.safetensors');
+  if (!existsSync(path)) {
+    const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
+    throw new ConfigError(`${dir}: no model.safetensors${hint}`);
+  }
+  return readSafetensorsFile(path);
+}
+
+/**
+ * BertForSequenceClassification from a checkpoint directory. A checkpoint of the bare encoder or of
+ * another head (masked LM) loads too: the pooler and classifier it lacks are initialised as transformers
+ * would (normal(0, initializer_range)) from `seed`, and listed in `report.missing`.
+ */
+export function loadBertForSequenceClassification(
+  dir: string,
+  o: ModelOptions & { numLabels?: number; seed?: number } = {},
+): LoadedModel<BertForSequenceClassification, BertConfig> {
+  const json = readConfig(dir);
+  if (o.numLabels !== undefined) {
+    json.num_labels = o.numLabels;
+    delete json.id2label;
+    if (o.numLabels === 1) json.problem_type = 'regression';
+    else if (json.problem_type === 'regression') delete json.problem_type;
+  }
+  const config = parseBertConfig(json, join(dir, 'config.json'));
+  const file = weightsFile(dir);
+  const names = [...file.tensors.keys()];
+  const bare = !names.some((n) => n.startsWith('bert.'));
+  const hasHead = names.some((n) => n.startsWith('classifier.'));
+  const model = new BertForSequenceClassification(config, { ...o, generator: hasHead ? undefined : new Generator(o.seed ?? 0) });
+  const state = checkpointState(file, o.dtype === 'float64' ? 'float64' : 'float32', (name) => {
+    if (name.startsWith('cls.') || name.endsWith('position_ids')) return null;
+    const n = legacyName(name);
+    return bare && /^(embeddings|encoder|pooler)\./.test(n) ? `bert.${n}` : n;
+  });
+  const optionalHead = (n: string) => !hasHead && (n.startsWith('classifier.') || n.startsWith('bert.pooler.'));
+  const report = model.loadStateDict(state, { allowMissing: optionalHead });
+  return { model, config, report };
+}
