@@ -3,14 +3,14 @@ import './backends/cpu/index.ts';
 import './ops/index.ts';
 
 export * from './errors.ts';
-export { getBackend, registerBackend, setDefaultBackend, defaultBackendName } from './backends/backend.ts';
+export { getBackend, initBackend, registerBackend, registeredBackends, setDefaultBackend, defaultBackendName } from './backends/backend.ts';
 export type { Backend, Storage, View, ReduceOp, RandomKind, LayerNormResult } from './backends/backend.ts';
 export { CpuBackend } from './backends/cpu/index.ts';
 export { Tensor, type GradNode, type NestedArray } from './tensor/tensor.ts';
 export type { DType, FloatDType, TypedArray } from './tensor/dtype.ts';
 export type { Layout } from './tensor/layout.ts';
 export * from './tensor/create.ts';
-export { tidy, keep, liveTensors } from './tensor/scope.ts';
+export { tidy, keep, liveTensors, beginScope } from './tensor/scope.ts';
 export { Generator, manualSeed, defaultGenerator } from './tensor/random.ts';
 export { noGrad, isGradEnabled, backward, type BackwardOptions } from './autograd/engine.ts';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.ts';

@@ -23,8 +23,8 @@ function editedCheckpoint(fixture: string, edit: (entries: SafetensorEntry[]) =>
 describe('BERT against the HF float64 fixtures', () => {
   for (const fixture of ['bert_cls', 'bert_reg']) {
     for (const dtype of ['float32', 'float64'] as const) {
-      it(`${fixture} ${dtype}: logits, loss, hidden states, attentions and every gradient within the README's limits`, () => {
-        const r = checkFixture(join(FIXTURES, fixture), { dtype });
+      it(`${fixture} ${dtype}: logits, loss, hidden states, attentions and every gradient within the README's limits`, async () => {
+        const r = await checkFixture(join(FIXTURES, fixture), { dtype });
         expect(r.comparisons.filter((c) => c.part === 'forward').length).toBeGreaterThanOrEqual(2 + 4 + 3);
         for (const c of r.comparisons) expect(c.error, c.name).toBeLessThanOrEqual(LIMITS[dtype][c.part]);
         // the test asserts more than the pass flag: the gradient set is the model's whole parameter set

@@ -91,28 +91,47 @@ export interface Backend {
   random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage;
 }
 
-const registry = new Map<string, () => Backend>();
+type Factory = () => Backend | Promise<Backend>;
+
+const registry = new Map<string, Factory>();
 const instances = new Map<string, Backend>();
 let defaultName = 'cpu';
 
-export function registerBackend(name: string, factory: () => Backend): void {
+/** Make a backend known by name; it is created on first use (GPU backends need an async start). */
+export function registerBackend(name: string, factory: Factory): void {
   registry.set(name, factory);
 }
 
-export function getBackend(name?: string): Backend {
-  const key = name ?? defaultName;
-  let b = instances.get(key);
-  if (!b) {
-    const factory = registry.get(key);
-    if (!factory) throw new BackendError(`unknown backend "${key}" (registered: ${[...registry.keys()].join(', ')})`);
-    b = factory();
-    instances.set(key, b);
-  }
+export function registeredBackends(): string[] {
+  return [...registry.keys()];
+}
+
+/** Start a backend (idempotent). Required once before synchronous use of an asynchronous backend. */
+export async function initBackend(name: string): Promise<Backend> {
+  const have = instances.get(name);
+  if (have) return have;
+  const factory = registry.get(name);
+  if (!factory) throw new BackendError(`unknown backend "${name}" (registered: ${registeredBackends().join(', ')})`);
+  const b = await factory();
+  instances.set(name, b);
   return b;
 }
 
-export function setDefaultBackend(name: string): void {
-  getBackend(name);
+/** A started backend; synchronous backends (cpu) start on demand, others need `await initBackend`. */
+export function getBackend(name?: string): Backend {
+  const key = name ?? defaultName;
+  const have = instances.get(key);
+  if (have) return have;
+  const factory = registry.get(key);
+  if (!factory) throw new BackendError(`unknown backend "${key}" (registered: ${registeredBackends().join(', ')})`);
+  const b = factory();
+  if (b instanceof Promise) throw new BackendError(`backend "${key}" starts asynchronously: await initBackend("${key}") first`);
+  instances.set(key, b);
+  return b;
+}
+
+export async function setDefaultBackend(name: string): Promise<void> {
+  await initBackend(name);
   defaultName = name;
 }
 

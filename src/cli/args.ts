@@ -1,5 +1,6 @@
 /** Flag parsing shared by the commands (node:util parseArgs with typed, validated numbers). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { registeredBackends, setDefaultBackend } from '../backends/backend.ts';
 import { ConfigError } from '../errors.ts';
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -26,4 +27,11 @@ export function choiceFlag<T extends string>(flags: Flags, name: string, choices
   if (v === undefined) return fallback;
   if (!choices.includes(v as T)) throw new ConfigError(`--${name} must be one of ${choices.join(', ')}, got "${v}"`);
   return v as T;
+}
+
+/** --backend NAME among the registered backends (started before use); default cpu. */
+export async function backendFlag(flags: Flags): Promise<string> {
+  const name = choiceFlag(flags, 'backend', registeredBackends(), 'cpu');
+  await setDefaultBackend(name);
+  return name;
 }

@@ -1,11 +1,10 @@
 /** `prilora bench matmul`: square float32 matmul, median of timed runs after warm-up. */
-import { setDefaultBackend } from '../backends/backend.ts';
 import { ConfigError } from '../errors.ts';
 import { matmul } from '../ops/matmul.ts';
 import { randn } from '../tensor/create.ts';
 import { Generator } from '../tensor/random.ts';
 import { tidy } from '../tensor/scope.ts';
-import { choiceFlag, intFlag, parseFlags } from './args.ts';
+import { backendFlag, intFlag, parseFlags } from './args.ts';
 import type { CommandIO } from './main.ts';
 
 /** Median wall time of `fn` over at least `minRuns` runs and ~`budgetMs`, after `warmup` runs. */
@@ -32,10 +31,9 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<numbe
     json: { type: 'boolean' },
   });
   const n = intFlag(flags, 'n', 512, 1);
-  const backend = choiceFlag(flags, 'backend', ['cpu'], 'cpu');
+  const backend = await backendFlag(flags);
   const threads = intFlag(flags, 'threads', 1, 1);
   if (threads !== 1) io.log(`note: the plain CPU backend is single-threaded; --threads ${threads} has no effect yet`);
-  setDefaultBackend(backend);
   const gen = new Generator(0);
   const a = randn([n, n], { generator: gen });
   const b = randn([n, n], { generator: gen });

@@ -1,9 +1,8 @@
 /** `prilora check-fixture <dir | metrics.json>`: the engine against the Python stack's float64 references. */
 import { statSync } from 'node:fs';
-import { setDefaultBackend } from '../backends/backend.ts';
 import { checkMetricsFixture } from '../data/metrics.ts';
 import { ConfigError } from '../errors.ts';
-import { choiceFlag, parseFlags } from './args.ts';
+import { backendFlag, choiceFlag, parseFlags } from './args.ts';
 import { LIMITS, PARTS, checkFixture } from './fixture-check.ts';
 import type { CommandIO } from './main.ts';
 
@@ -16,9 +15,8 @@ export async function checkFixtureCommand(argv: string[], io: CommandIO): Promis
   });
   const path = positionals[0];
   if (!path || positionals.length > 1) throw new ConfigError('check-fixture: expected one fixture directory or metrics.json');
-  const backend = choiceFlag(flags, 'backend', ['cpu'], 'cpu');
+  const backend = await backendFlag(flags);
   const dtype = choiceFlag(flags, 'dtype', ['f32', 'f64'], 'f32') === 'f64' ? 'float64' : 'float32';
-  setDefaultBackend(backend);
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();
@@ -31,7 +29,7 @@ export async function checkFixtureCommand(argv: string[], io: CommandIO): Promis
     if (flags.json) io.log(JSON.stringify({ pass: r.pass, worst: r.worst }));
     return r.pass ? 0 : 1;
   }
-  const report = checkFixture(path, { dtype, backend });
+  const report = await checkFixture(path, { dtype, backend });
   for (const part of PARTS) {
     const mine = report.comparisons.filter((c) => c.part === part);
     const w = report.worst[part];

@@ -5,12 +5,11 @@
  */
 import { join } from 'node:path';
 import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
-import type { BertForSequenceClassification } from '../nn/bert.ts';
-import { loadBertForSequenceClassification, readConfig } from '../nn/pretrained.ts';
+import { loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
 import { ConfigError } from '../errors.ts';
 import { tensor } from '../tensor/create.ts';
 import type { FloatDType } from '../tensor/dtype.ts';
-import { tidy } from '../tensor/scope.ts';
+import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 export const PARTS = ['forward', 'grad', 'lora', 'merged', 'adamw'] as const;
@@ -75,27 +74,24 @@ export function readFixtureInputs(dir: string, dtype: FloatDType, backend?: stri
 }
 
 /** forward + every parameter gradient against full.safetensors. */
-function checkFull(dir: string, model: BertForSequenceClassification, inputs: FixtureInputs): Comparison[] {
+async function checkFull(dir: string, model: SequenceClassifier, inputs: FixtureInputs): Promise<Comparison[]> {
   const ref = readSafetensorsFile(join(dir, 'full.safetensors'));
   const out: Comparison[] = [];
   const floor = 1e-6 * largestNorm(ref, 'grad.');
-  tidy(() => {
-    const r = model.forward({ ...inputs, outputHiddenStates: true, outputAttentions: true });
-    const fwd = (name: string, t: Tensor) => out.push({ part: 'forward', name, error: relativeError(t.dataSync(), ref.getFloat64(name)) });
-    fwd('logits', r.logits);
-    fwd('loss', r.loss!);
-    r.hiddenStates.forEach((h, i) => fwd(`hidden_states.${i}`, h));
-    r.attentions.forEach((a, i) => fwd(`attentions.${i}`, a));
-    for (const name of ref.tensors.keys()) {
-      if (!/^(logits|loss|hidden_states\.\d+|attentions\.\d+|grad\..*)$/.test(name)) throw new ConfigError(`${dir}: unknown reference tensor ${name}`);
-    }
-    r.loss!.backward();
-  });
+  const r = model.forward({ ...inputs, outputHiddenStates: true, outputAttentions: true });
+  const forward: [string, Tensor][] = [['logits', r.logits], ['loss', r.loss!]];
+  r.hiddenStates.forEach((h, i) => forward.push([`hidden_states.${i}`, h]));
+  r.attentions.forEach((a, i) => forward.push([`attentions.${i}`, a]));
+  for (const [name, t] of forward) out.push({ part: 'forward', name, error: relativeError(await t.data(), ref.getFloat64(name)) });
+  for (const name of ref.tensors.keys()) {
+    if (!/^(logits|loss|hidden_states\.\d+|attentions\.\d+|grad\..*)$/.test(name)) throw new ConfigError(`${dir}: unknown reference tensor ${name}`);
+  }
+  r.loss!.backward();
   const params = model.stateDict();
   for (const name of ref.tensors.keys()) {
     if (!name.startsWith('grad.')) continue;
     const p = params.get(name.slice(5));
-    const g = p?.grad ? p.grad.dataSync() : new Float64Array(0);
+    const g = p?.grad ? await p.grad.data() : new Float64Array(0);
     out.push({ part: 'grad', name, error: p ? relativeError(g, ref.getFloat64(name), floor) : Infinity });
   }
   for (const p of params.values()) {
@@ -105,13 +101,13 @@ function checkFull(dir: string, model: BertForSequenceClassification, inputs: Fi
   return out;
 }
 
-export function checkFixture(dir: string, opts: { dtype?: FloatDType; backend?: string } = {}): FixtureReport {
+export async function checkFixture(dir: string, opts: { dtype?: FloatDType; backend?: string } = {}): Promise<FixtureReport> {
   const dtype = opts.dtype ?? 'float32';
-  const cfg = readConfig(dir);
-  if (cfg.model_type !== 'bert') throw new ConfigError(`${dir}: model_type "${String(cfg.model_type)}" is not supported by check-fixture yet`);
-  const { model } = loadBertForSequenceClassification(dir, { dtype, backend: opts.backend });
+  const { model } = loadSequenceClassifier(dir, { dtype, backend: opts.backend });
   const inputs = readFixtureInputs(dir, dtype, opts.backend);
-  const comparisons = checkFull(dir, model, inputs);
+  const scope = beginScope();
+  const comparisons = await checkFull(dir, model, inputs);
+  scope.end();
   const worst = Object.fromEntries(PARTS.map((p) => [p, 'not checked'])) as FixtureReport['worst'];
   let pass = true;
   for (const c of comparisons) {

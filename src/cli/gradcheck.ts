@@ -1,7 +1,6 @@
 /** `prilora gradcheck`: every differentiable op against central finite differences in float64. */
 import { runGradcheckSuite } from '../autograd/gradcheck-suite.ts';
-import { setDefaultBackend } from '../backends/backend.ts';
-import { choiceFlag, intFlag, parseFlags } from './args.ts';
+import { backendFlag, intFlag, parseFlags } from './args.ts';
 import type { CommandIO } from './main.ts';
 
 export async function gradcheckCommand(argv: string[], io: CommandIO): Promise<number> {
@@ -10,8 +9,7 @@ export async function gradcheckCommand(argv: string[], io: CommandIO): Promise<n
     seed: { type: 'string' },
     json: { type: 'boolean' },
   });
-  const backend = choiceFlag(flags, 'backend', ['cpu'], 'cpu');
-  setDefaultBackend(backend);
+  const backend = await backendFlag(flags);
   const seed = intFlag(flags, 'seed', 0);
   const suite = runGradcheckSuite(seed);
   for (const { op, result } of suite.results) {

@@ -1,8 +1,8 @@
 /**
- * Parsing and validation of a safetensors header (HuggingFace format): an 8-byte little-endian u64
- * length N, N bytes of UTF-8 JSON, then the data section. Every check runs against the real byte
- * count before anything is sized from a declared value, so hostile headers fail fast with a
- * `FormatError` instead of allocating, overflowing or hanging.
+ * The safetensors header (HuggingFace format): an 8-byte little-endian u64 length N, N bytes of
+ * UTF-8 JSON, then the data section. Parsing checks every declared number against the real byte
+ * count before using it, so hostile headers fail fast with a `FormatError` instead of allocating,
+ * overflowing or hanging. Building emits what the reference writer emits.
  */
 import { FormatError, fmtShape } from '../errors.ts';
 
@@ -15,7 +15,10 @@ export const SAFE_DTYPE_SIZE: Readonly<Record<SafeDType, number>> = Object.freez
 
 export const SAFE_DTYPES = Object.freeze(Object.keys(SAFE_DTYPE_SIZE) as SafeDType[]);
 
-/** The reference implementation refuses headers of this size too (`MAX_HEADER_SIZE`). */
+/**
+ * Headers of this length or more are refused. The reference reader (`MAX_HEADER_SIZE`) still takes
+ * exactly 100,000,000; nothing real comes near either bound, which only stops hostile lengths.
+ */
 export const MAX_HEADER_LENGTH = 100_000_000;
 
 export interface SafetensorInfo {

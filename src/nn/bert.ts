@@ -289,6 +289,7 @@ export function sequenceLoss(logits: Tensor, labels: Tensor, problemType: BertCo
 }
 
 export class BertForSequenceClassification extends Module {
+  readonly family = 'bert';
   readonly bert: BertModel;
   readonly dropout: Dropout;
   readonly classifier: Linear;
@@ -297,6 +298,13 @@ export class BertForSequenceClassification extends Module {
     this.bert = this.module('bert', new BertModel(cfg, o));
     this.dropout = this.module('dropout', new Dropout(cfg.classifierDropout));
     this.classifier = this.module('classifier', new Linear(cfg.hiddenSize, cfg.numLabels, paramOptions(cfg, o)));
+  }
+
+  get numLayers(): number {
+    return this.cfg.numLayers;
+  }
+  get numLabels(): number {
+    return this.cfg.numLabels;
   }
 
   forward(inp: EncoderInputs & { labels?: Tensor }): ClassifierOutput {

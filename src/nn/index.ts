@@ -6,3 +6,4 @@ export {
 } from './bert.ts';
 export { loadBertForSequenceClassification, checkpointState, legacyName, type LoadedModel } from './pretrained.ts';
 export { readJsonFile, ConfigReader } from './config.ts';
+export { loadSequenceClassifier, createSequenceClassifier, registerFamily, type SequenceClassifier, type FamilyLoader } from './auto.ts';

@@ -59,6 +59,32 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * An explicitly ended scope, for asynchronous code that `tidy` cannot wrap (GPU readbacks): every tensor
+ * created until `end()` is disposed then, except those passed to `end` (moved to the enclosing scope).
+ * Scopes must end in the reverse order they began.
+ */
+export function beginScope(): { end(...keepTensors: Tensor[]): void } {
+  const scope: Scope = new Set();
+  scopes.push(scope);
+  return {
+    end(...keepTensors: Tensor[]) {
+      if (scopes[scopes.length - 1] !== scope) throw new Error('beginScope: scopes must end in reverse order');
+      scopes.pop();
+      const parent = scopes.length ? scopes[scopes.length - 1] : null;
+      const escaping = new Set(keepTensors);
+      for (const t of scope) {
+        if (escaping.has(t)) {
+          t._moveToScope(parent);
+          parent?.add(t);
+        } else {
+          t.dispose();
+        }
+      }
+    },
+  };
+}
+
 /** Take `t` out of every scope: it lives until `dispose()`. Returns `t`. */
 export function keep<T extends Tensor>(t: T): T {
   t._moveToScope(null);

@@ -1,0 +1,52 @@
+/**
+ * Model-family dispatch on config.json's model_type: everything outside src/nn (trainer, fixture checks,
+ * adapters) works with this interface and never names BERT or DeBERTa.
+ */
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { BertForSequenceClassification, parseBertConfig, type ClassifierOutput, type EncoderInputs, type ModelOptions } from './bert.ts';
+import type { Json } from './config.ts';
+import type { Module } from './module.ts';
+import { loadBertForSequenceClassification, readConfig, type LoadedModel } from './pretrained.ts';
+
+/** A sequence classifier / regressor with transformers' parameter names. */
+export interface SequenceClassifier extends Module {
+  readonly family: string;
+  readonly numLayers: number;
+  readonly numLabels: number;
+  forward(inp: EncoderInputs & { labels?: Tensor }): ClassifierOutput;
+}
+
+export interface FamilyLoader {
+  /** a fresh model from a config (weights drawn from `o.generator`) */
+  create(json: Json, file: string, o: ModelOptions): SequenceClassifier;
+  /** a model from a checkpoint directory */
+  load(dir: string, o: ModelOptions & { numLabels?: number; seed?: number }): LoadedModel<SequenceClassifier, unknown>;
+}
+
+const FAMILIES = new Map<string, FamilyLoader>();
+
+export function registerFamily(modelType: string, loader: FamilyLoader): void {
+  FAMILIES.set(modelType, loader);
+}
+
+function family(json: Json, file: string): FamilyLoader {
+  const type = String(json.model_type ?? '');
+  const f = FAMILIES.get(type);
+  if (!f) throw new ConfigError(`${file}: unsupported model_type "${type}" (supported: ${[...FAMILIES.keys()].join(', ')})`);
+  return f;
+}
+
+export function createSequenceClassifier(json: Json, o: ModelOptions, file = 'config.json'): SequenceClassifier {
+  return family(json, file).create(json, file, o);
+}
+
+export function loadSequenceClassifier(dir: string, o: ModelOptions & { numLabels?: number; seed?: number } = {}): LoadedModel<SequenceClassifier, unknown> {
+  return family(readConfig(dir), join(dir, 'config.json')).load(dir, o);
+}
+
+registerFamily('bert', {
+  create: (json, file, o) => new BertForSequenceClassification(parseBertConfig(json, file), o),
+  load: (dir, o) => loadBertForSequenceClassification(dir, o),
+});
