@@ -267,6 +267,18 @@ describe('reference vectors (huggingface/safetensors tensor.rs tests)', () => {
     expect(parseSafetensors(serializeSafetensors([], { framework: 'pt' })).metadata).toEqual({ framework: 'pt' });
   });
 
+  // Checkpoints written by the Python library (safetensors.torch.save_file) live with the BERT tests.
+  const hfDir = join(import.meta.dirname, 'fixtures/hf/bert_cls');
+  it.skipIf(!existsSync(hfDir))('re-serializing files written by the Python library reproduces them byte for byte', () => {
+    const files = readdirSync(hfDir).filter((n) => n.endsWith('.safetensors'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const n of files) {
+      const f = readSafetensorsFile(join(hfDir, n));
+      const entries = huggingFaceOrder([...f.tensors.values()].map((t) => ({ ...t, data: f.getTyped(t.name) })));
+      expect(Buffer.from(serializeSafetensors(entries, f.metadata)).equals(readFileSync(join(hfDir, n))), n).toBe(true);
+    }
+  });
+
   it('huggingFaceOrder sorts by descending dtype alignment, then name', () => {
     const e = (name: string, dtype: SafeDType) => ({ name, dtype });
     const sorted = huggingFaceOrder([e('b', 'F16'), e('a', 'F16'), e('z', 'U8'), e('c', 'I64'), e('d', 'F32')]);

@@ -201,6 +201,15 @@ export function buildHeader(entries: readonly HeaderEntry[], metadata: Record<st
 }
 
 /**
+ * The order the reference library writes in: descending dtype alignment, then name by UTF-8 bytes.
+ * With it, `serializeSafetensors` reproduces the Python/Rust output byte for byte.
+ */
+export function huggingFaceOrder<T extends { name: string; dtype: SafeDType }>(entries: readonly T[]): T[] {
+  const rank: Record<SafeDType, number> = { BOOL: 0, U8: 1, I8: 2, I16: 3, F16: 4, BF16: 5, I32: 6, F32: 7, F64: 8, I64: 9 };
+  return [...entries].sort((a, b) => rank[b.dtype] - rank[a.dtype] || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+/**
  * Element count × size, or undefined once it exceeds `limit`. Stopping there keeps the running
  * product ≤ limit < 2^53 before each multiplication, and rounding is monotone, so "> limit" stays
  * exact even for shapes like [2^32, 2^32] without BigInt.

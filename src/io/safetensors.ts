@@ -23,7 +23,7 @@ import {
   type SafetensorInfo,
 } from './safetensors-header.ts';
 
-export { MAX_HEADER_LENGTH, SAFE_DTYPES, SAFE_DTYPE_SIZE, isSafeDType } from './safetensors-header.ts';
+export { MAX_HEADER_LENGTH, SAFE_DTYPES, SAFE_DTYPE_SIZE, huggingFaceOrder, isSafeDType } from './safetensors-header.ts';
 export type { SafeDType, SafetensorInfo } from './safetensors-header.ts';
 
 /** Each dtype's natural array; I64 keeps its full range, U8 and BOOL are bytes. */
@@ -425,13 +425,4 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   // writeSync may write less than asked, and refuses lengths above 2 GiB.
   const CHUNK = 1 << 30;
   for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, Math.min(CHUNK, bytes.length - at));
-}
-
-/**
- * The order the reference library writes in: descending dtype alignment, then name by UTF-8 bytes.
- * With it, `serializeSafetensors` reproduces the Python/Rust output byte for byte.
- */
-export function huggingFaceOrder<T extends { name: string; dtype: SafeDType }>(entries: readonly T[]): T[] {
-  const rank: Record<SafeDType, number> = { BOOL: 0, U8: 1, I8: 2, I16: 3, F16: 4, BF16: 5, I32: 6, F32: 7, F64: 8, I64: 9 };
-  return [...entries].sort((a, b) => rank[b.dtype] - rank[a.dtype] || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }

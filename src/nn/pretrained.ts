@@ -18,7 +18,8 @@ export function checkpointState(file: SafetensorsFile, dtype: 'float32' | 'float
   for (const [name, info] of file.tensors) {
     const target = rename(name);
     if (target === null) continue;
-    const data = dtype === 'float64' ? file.getFloat64(name) : file.getFloat32(name);
+    // float32 models still take F64 checkpoints (rounded once, when the tensor is created)
+    const data = dtype === 'float64' || info.dtype === 'F64' ? file.getFloat64(name) : file.getFloat32(name);
     out.set(target, { data, shape: info.shape });
   }
   return out;
