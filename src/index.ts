@@ -22,3 +22,6 @@ export * from './data/metrics.ts';
 export { DataError } from './data/errors.ts';
 export * from './data/tokenizer.ts';
 export * from './io/safetensors.ts';
+export * from './prilora/index.ts';
+export { AdamW, clipGradNorm, type ParamGroup, type AdamWOptions, type AdamWState } from './optim/adamw.ts';
+export { linearWarmupDecay } from './optim/schedule.ts';

@@ -38,8 +38,9 @@ export async function checkFixtureCommand(argv: string[], io: CommandIO): Promis
       io.log(`${part.padEnd(8)} not checked`);
       continue;
     }
-    io.log(`${part.padEnd(8)} ${w <= limit ? 'pass' : 'FAIL'}  worst ${w.toExponential(2)} (limit ${limit.toExponential(0)}) over ${mine.length} tensors`);
-    for (const c of mine) if (flags.verbose || !(c.error <= limit)) io.log(`         ${c.error <= limit ? '    ' : 'FAIL'} ${c.name}: ${c.error.toExponential(2)}`);
+    const ok = mine.every((c) => c.error <= c.limit);
+    io.log(`${part.padEnd(8)} ${ok ? 'pass' : 'FAIL'}  worst ${w.toExponential(2)} (limit ${limit.toExponential(0)}) over ${mine.length} tensors`);
+    for (const c of mine) if (flags.verbose || !(c.error <= c.limit)) io.log(`         ${c.error <= c.limit ? '    ' : 'FAIL'} ${c.name}: ${c.error.toExponential(2)} (limit ${c.limit.toExponential(0)})`);
   }
   io.log(`${path}: ${report.pass ? 'pass' : 'FAIL'} (${dtype} on ${backend})`);
   if (flags.json) io.log(JSON.stringify({ pass: report.pass, worst: report.worst }));

@@ -1,0 +1,190 @@
+/**
+ * AdamW (Loshchilov & Hutter) exactly as torch.optim.AdamW computes it (decoupled weight decay applied to
+ * the parameter first, bias-corrected moments, eps added after the square root), with parameter groups,
+ * optional per-parameter masks (PRILoRA's permanent pruning) and state save/load. Updates are tensor ops
+ * under noGrad, so they run on any backend; parameters keep their identity.
+ */
+import { noGrad } from '../autograd/engine.ts';
+import { ConfigError, ShapeError, fmtShape } from '../errors.ts';
+import { add, div, gt, mul, sqrt, sub } from '../ops/elementwise.ts';
+import { sum } from '../ops/reduce.ts';
+import { scalar, tensor, zerosLike } from '../tensor/create.ts';
+import type { TypedArray } from '../tensor/dtype.ts';
+import { keep, tidy } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+
+export interface ParamGroup {
+  params: Tensor[];
+  weightDecay: number;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+}
+
+interface Moments {
+  m: Tensor;
+  v: Tensor;
+}
+
+export interface AdamWState {
+  step: number;
+  /** moments in parameter order (groups flattened) */
+  moments: { m: TypedArray; v: TypedArray; shape: readonly number[] }[];
+}
+
+export class AdamW {
+  lr: number;
+  readonly betas: [number, number];
+  readonly eps: number;
+  /** optimiser steps taken */
+  step = 0;
+  private readonly moments = new Map<Tensor, Moments>();
+  private readonly masks = new Map<Tensor, Tensor>();
+
+  constructor(readonly groups: ParamGroup[], opts: AdamWOptions) {
+    this.lr = opts.lr;
+    this.betas = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    const seen = new Set<Tensor>();
+    for (const g of groups) for (const p of g.params) {
+      if (seen.has(p)) throw new ConfigError('AdamW: a parameter appears in two groups');
+      seen.add(p);
+    }
+  }
+
+  get params(): Tensor[] {
+    return this.groups.flatMap((g) => g.params);
+  }
+
+  /** Keep `param` (and its moments) at zero wherever `mask` is 0, from now on. */
+  setMask(param: Tensor, mask: Tensor): void {
+    if (mask.shape.join() !== param.shape.join()) throw new ShapeError(`AdamW.setMask: mask ${fmtShape(mask.shape)} for parameter ${fmtShape(param.shape)}`);
+    this.masks.get(param)?.dispose();
+    this.masks.set(param, keep(mask));
+    const mo = this.moments.get(param);
+    if (mo) noGrad(() => this.applyMask(param, mo, mask));
+  }
+
+  mask(param: Tensor): Tensor | undefined {
+    return this.masks.get(param);
+  }
+
+  /** One update of every parameter that has a gradient, with learning rate `lr` (default: this.lr). */
+  update(lr = this.lr): void {
+    this.step++;
+    const [b1, b2] = this.betas;
+    const bc1 = 1 - b1 ** this.step;
+    const bc2Sqrt = Math.sqrt(1 - b2 ** this.step);
+    noGrad(() => {
+      for (const group of this.groups) {
+        for (const p of group.params) {
+          const g = p.grad;
+          if (!g) continue;
+          const mo = this.moments.get(p) ?? this.init(p);
+          const next = tidy(() => {
+            const decayed = group.weightDecay ? mul(p, 1 - lr * group.weightDecay) : p;
+            const m = add(mul(mo.m, b1), mul(g, 1 - b1));
+            const v = add(mul(mo.v, b2), mul(mul(g, g), 1 - b2));
+            const denom = add(div(sqrt(v), bc2Sqrt), this.eps);
+            return { p: sub(decayed, mul(div(m, denom), lr / bc1)), m, v };
+          });
+          p._replaceWith(next.p);
+          mo.m._replaceWith(next.m);
+          mo.v._replaceWith(next.v);
+          Object.values(next).forEach((t) => t.dispose());
+          const mask = this.masks.get(p);
+          if (mask) this.applyMask(p, mo, mask);
+        }
+      }
+    });
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  stateDict(): AdamWState {
+    return {
+      step: this.step,
+      moments: this.params.map((p) => {
+        const mo = this.moments.get(p);
+        return mo ? { m: mo.m.dataSync(), v: mo.v.dataSync(), shape: p.shape } : { m: new Float32Array(0), v: new Float32Array(0), shape: [] };
+      }),
+    };
+  }
+
+  loadStateDict(state: AdamWState): void {
+    const params = this.params;
+    if (state.moments.length !== params.length) throw new ConfigError(`AdamW.loadStateDict: ${state.moments.length} moment entries for ${params.length} parameters`);
+    this.step = state.step;
+    params.forEach((p, i) => {
+      const s = state.moments[i];
+      if (s.m.length === 0) return;
+      if (s.shape.join() !== p.shape.join()) throw new ShapeError(`AdamW.loadStateDict: moments ${fmtShape(s.shape)} for parameter ${fmtShape(p.shape)}`);
+      const mo = this.moments.get(p) ?? this.init(p);
+      const opts = { shape: p.shape, dtype: p.dtype, backend: p.backend };
+      mo.m._replaceWith(tensor(s.m, opts));
+      mo.v._replaceWith(tensor(s.v, opts));
+    });
+  }
+
+  dispose(): void {
+    for (const mo of this.moments.values()) {
+      mo.m.dispose();
+      mo.v.dispose();
+    }
+    for (const m of this.masks.values()) m.dispose();
+    this.moments.clear();
+    this.masks.clear();
+  }
+
+  private init(p: Tensor): Moments {
+    const mo = { m: keep(zerosLike(p)), v: keep(zerosLike(p)) };
+    this.moments.set(p, mo);
+    return mo;
+  }
+
+  private applyMask(p: Tensor, mo: Moments, mask: Tensor): void {
+    for (const t of [p, mo.m, mo.v]) {
+      const masked = mul(t, mask);
+      t._replaceWith(masked);
+      masked.dispose();
+    }
+  }
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_: scale all gradients by min(1, maxNorm / (‖g‖ + 1e-6)) where ‖g‖ is the
+ * global L2 norm. Returns that norm (before clipping) as a 0-d tensor: reading it is the caller's choice,
+ * so a GPU step needs no readback.
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor {
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+  return noGrad(() => {
+    const total = tidy(() => {
+      let sq: Tensor = scalar(0, { dtype: grads[0]?.dtype === 'float64' ? 'float64' : 'float32', backend: grads[0]?.backend });
+      for (const g of grads) sq = add(sq, sum(mul(g, g)));
+      return sqrt(sq);
+    });
+    if (Number.isFinite(maxNorm)) {
+      tidy(() => {
+        const coef = div(maxNorm, add(total, 1e-6));
+        // min(coef, 1) computed on the device: coef − (coef − 1)·[coef > 1]
+        const clamped = sub(coef, mul(sub(coef, 1), gt(coef, 1)));
+        for (const p of params) {
+          if (!p.grad) continue;
+          const scaled = mul(p.grad, clamped);
+          p.grad._replaceWith(scaled);
+        }
+      });
+    }
+    return total;
+  });
+}
+
