@@ -59,7 +59,7 @@ export class AdamW {
     return this.groups.flatMap((g) => g.params);
   }
 
-  /** Keep `param` (and its moments) at zero wherever `mask` is 0, from now on. */
+  /** Keep `param` (and its moments) at zero wherever `mask` is 0, from now on. Takes ownership of `mask`. */
   setMask(param: Tensor, mask: Tensor): void {
     if (mask.shape.join() !== param.shape.join()) throw new ShapeError(`AdamW.setMask: mask ${fmtShape(mask.shape)} for parameter ${fmtShape(param.shape)}`);
     this.masks.get(param)?.dispose();

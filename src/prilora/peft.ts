@@ -25,11 +25,10 @@ function layerKey(layer: number): string {
 export function peftConfig(setup: MethodSetup, taskType = 'SEQ_CLS'): Record<string, unknown> {
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
-  for (const { rank, alpha, layer } of setup.ranks.values()) {
-    if (layer === null) continue;
-    if (rank !== setup.defaultRank) rankPattern[layerKey(layer)] = rank;
-    if (alpha !== setup.defaultAlpha) alphaPattern[layerKey(layer)] = alpha;
-  }
+  const entries = [...setup.ranks.values()].filter((e) => e.layer !== null);
+  // as PRILoRA users write them for PEFT: every layer listed once any layer differs from the default
+  if (entries.some((e) => e.rank !== setup.defaultRank)) for (const e of entries) rankPattern[layerKey(e.layer!)] = e.rank;
+  if (entries.some((e) => e.alpha !== setup.defaultAlpha)) for (const e of entries) alphaPattern[layerKey(e.layer!)] = e.alpha;
   return {
     peft_type: 'LORA',
     task_type: taskType,

@@ -100,8 +100,7 @@ export class Pruner {
   private applyMask(ad: LoraAdapter, mask: Tensor): void {
     const w = ad.A.weight;
     if (this.opts.mode === 'permanent' && this.optimizer) {
-      this.optimizer.setMask(w, mask); // zeroes A and its moments now and after every update
-      mask.dispose();
+      this.optimizer.setMask(w, mask); // takes the mask; zeroes A and its moments now and after every update
       return;
     }
     noGrad(() => {
