@@ -61,6 +61,12 @@ for (const c of BACKENDS) {
       }
     });
 
+    it('a NaN anywhere in a row makes the row NaN (it must not pass for a mask)', () => {
+      const y = [...P.logSoftmax(make({ shape: [2, 3], data: [NaN, 1, 2, 0, 1, 2] }, c)).dataSync()];
+      expect(y.slice(0, 3).every(Number.isNaN)).toBe(true);
+      expect(y.slice(3).some(Number.isNaN)).toBe(false);
+    });
+
     it('fused softmax / log-softmax agree with their composite twins, forward and backward', () => {
       fc.assert(
         fc.property(ndArb(shapeArb({ minDims: 1, maxSide: 5 })), fc.nat(), (a, axisSeed) => {

@@ -115,6 +115,7 @@ export function rows(a: NDArray, f: (row: number[]) => number[]): NDArray {
 }
 
 export function softmaxRow(row: number[], log: boolean): number[] {
+  if (row.some(Number.isNaN)) return row.map(() => NaN);
   const finite = row.filter((v) => Number.isFinite(v));
   if (finite.length === 0) return row.map(() => (log ? -Infinity : 0));
   const m = Math.max(...finite);

@@ -5,25 +5,12 @@
  */
 import * as O from '../ops/index.ts';
 import { randn, tensor } from '../tensor/create.ts';
-import { Generator } from '../tensor/random.ts';
+import { Generator, HostRng } from '../tensor/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
 
-/** Small seeded integer source for shapes (mulberry32). */
-export class ShapeRng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
+/** Seeded source of random shapes for the cases. */
+export class ShapeRng extends HostRng {
   shape(minDims = 1, maxDims = 3, maxDim = 4): number[] {
     return Array.from({ length: this.int(minDims, maxDims) }, () => this.int(1, maxDim));
   }

@@ -78,7 +78,8 @@ export interface Backend {
   scatterAdd(shape: readonly number[], dtype: DType, axis: number, index: View, src: View): Storage;
   /**
    * Softmax (or log-softmax) over the last dim of a contiguous [rows, cols] input. Stable for masks: a row's
-   * max is taken over finite entries; a row with no finite entry gives zeros (softmax) or -inf (log-softmax).
+   * max is taken over finite entries; a row with no finite entry gives zeros (softmax) or -inf (log-softmax);
+   * a row containing NaN gives NaN.
    */
   softmax(x: View, log: boolean): Storage;
   /** Layer normalisation over the last dim of a contiguous [rows, cols] input, with weight and bias [cols]. */

@@ -3,7 +3,9 @@ import '../index.ts';
 import { PriloraError } from '../errors.ts';
 import { benchCommand } from './bench.ts';
 import { checkFixtureCommand } from './check-fixture.ts';
+import { exportPeftCommand } from './export-peft.ts';
 import { gradcheckCommand } from './gradcheck.ts';
+import { trainCommand } from './train.ts';
 
 export interface CommandIO {
   log(line: string): void;
@@ -13,6 +15,11 @@ export interface CommandIO {
 const consoleIO: CommandIO = { log: (l) => console.log(l), error: (l) => console.error(l) };
 
 const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise<number>; help: string }> = {
+  train: {
+    run: trainCommand,
+    help: 'train --task T [--method prilora|lora|full] [--model DIR] [--data DIR] [--out DIR] [--seed N] [--max-steps N] [--epochs N] [--lr X] [--batch N] [--max-len N] [--train-limit N] [--resume] [--json] …',
+  },
+  'export-peft': { run: exportPeftCommand, help: 'export-peft <run dir> <out dir> [--json]   the adapter as adapter_config.json + adapter_model.safetensors' },
   gradcheck: { run: gradcheckCommand, help: 'gradcheck [--seed N] [--backend cpu] [--json]   every differentiable op vs finite differences' },
   'check-fixture': {
     run: checkFixtureCommand,

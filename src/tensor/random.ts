@@ -114,3 +114,25 @@ export function manualSeed(seed: number): Generator {
 export function defaultGenerator(): Generator {
   return globalGenerator;
 }
+
+/**
+ * A small seeded generator for host-side choices (shuffles, random shapes): mulberry32. Not for tensor
+ * values — those come from Philox so that every backend agrees.
+ */
+export class HostRng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 0x9e3779b9;
+  }
+  /** uniform in [0, 1) */
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** integer in [lo, hi] */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+}

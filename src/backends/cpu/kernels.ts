@@ -119,9 +119,16 @@ export function softmaxInto(x: Operand, rows: number, cols: number, log: boolean
     const at = x.layout.offset + r * cols;
     const o = r * cols;
     let max = -Infinity;
+    let nan = false;
     for (let j = 0; j < cols; j++) {
       const v = d[at + j];
       if (v > max && v !== Infinity) max = v;
+      else if (v !== v) nan = true;
+    }
+    if (nan) {
+      // NaN propagates (as in torch) rather than passing for a masked entry: training must notice it
+      out.fill(NaN, o, o + cols);
+      continue;
     }
     if (max === -Infinity) {
       out.fill(log ? -Infinity : 0, o, o + cols);

@@ -1,0 +1,59 @@
+/**
+ * Which model and tokenizer a run uses: a checkpoint directory, or the bundled default. A directory whose
+ * config.json carries `"prilora_init": {"seed": N}` and no weights is a randomly initialised model (the
+ * bundled default until a pretrained one replaces it): it is built from the config with that seed.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.ts';
+import { TextTokenizer, defaultVocabDir } from '../data/tokenizer.ts';
+import { createSequenceClassifier, loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
+import { readConfig } from '../nn/pretrained.ts';
+import type { FloatDType } from '../tensor/dtype.ts';
+import { Generator } from '../tensor/random.ts';
+
+export function defaultModelDir(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../../assets/models/default');
+}
+
+export interface RunModel {
+  model: SequenceClassifier;
+  tokenizer: TextTokenizer;
+  dir: string;
+  /** weights drawn at random rather than loaded */
+  randomInit: boolean;
+  /** parameters the checkpoint lacked (a fresh head) */
+  missing: string[];
+}
+
+export function loadRunModel(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: string; seed: number }): RunModel {
+  const modelDir = resolve(dir ?? defaultModelDir());
+  if (!existsSync(join(modelDir, 'config.json'))) throw new ConfigError(`--model ${modelDir}: no config.json there`);
+  const json = readConfig(modelDir);
+  const init = json.prilora_init as { seed?: number } | undefined;
+  let model: SequenceClassifier;
+  let missing: string[] = [];
+  const randomInit = !existsSync(join(modelDir, 'model.safetensors')) && init !== undefined;
+  if (randomInit) {
+    json.num_labels = numLabels;
+    delete json.id2label;
+    json.problem_type = numLabels === 1 ? 'regression' : 'single_label_classification';
+    model = createSequenceClassifier(json, { dtype: o.dtype, backend: o.backend, generator: new Generator(init.seed ?? 0) }, join(modelDir, 'config.json'));
+  } else {
+    const loaded = loadSequenceClassifier(modelDir, { numLabels, dtype: o.dtype, backend: o.backend, seed: o.seed });
+    model = loaded.model;
+    missing = loaded.report.missing;
+  }
+  return { model, tokenizer: runTokenizer(modelDir, Number(json.vocab_size)), dir: modelDir, randomInit, missing };
+}
+
+/** The model's own tokenizer.json, else bert-base-uncased's when the vocabulary sizes agree. */
+function runTokenizer(modelDir: string, vocabSize: number): TextTokenizer {
+  if (existsSync(join(modelDir, 'tokenizer.json'))) return TextTokenizer.fromFile(join(modelDir, 'tokenizer.json'));
+  const fallback = TextTokenizer.fromFile(join(defaultVocabDir(), 'tokenizer.json'));
+  if (fallback.vocabSize !== vocabSize) {
+    throw new ConfigError(`${modelDir}: no tokenizer.json, and the model's vocab_size ${vocabSize} is not bert-base-uncased's ${fallback.vocabSize}`);
+  }
+  return fallback;
+}

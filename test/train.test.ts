@@ -1,0 +1,124 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as P from '../src/index.ts';
+import { main } from '../src/cli/main.ts';
+import { readSafetensorsFile } from '../src/io/safetensors.ts';
+import { readLog } from '../src/train/log.ts';
+import { defaultOptions, type TrainOptions } from '../src/train/options.ts';
+import { NonFiniteError, train } from '../src/train/trainer.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'prilora-train-'));
+
+/** A small, fast run on the bundled model and data. */
+function quick(task: P.GlueTask, method: P.Method, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return { ...defaultOptions(task, method), out: tmp(), trainLimit: 96, evalLimit: 48, batch: 16, maxLen: 32, maxSteps: 6, logEvery: 100, ...extra };
+}
+
+async function cli(argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { log: (l) => out.push(l), error: (l) => err.push(l) });
+  return { code, out, err, json: code === 0 ? JSON.parse(out[out.length - 1]) : null };
+}
+
+describe('prilora train', () => {
+  it.each([
+    ['sst2', 'prilora', 'accuracy'],
+    ['sst2', 'lora', 'accuracy'],
+    ['sst2', 'full', 'accuracy'],
+    ['stsb', 'prilora', 'pearson'],
+    ['cola', 'prilora', 'mcc'],
+  ] as const)('%s with %s finishes and reports %s (--json last line as CLI.md)', async (task, method, metric) => {
+    const o = quick(task, method);
+    const r = await cli(['train', '--task', task, '--method', method, '--out', o.out, '--train-limit', '96', '--eval-limit', '48', '--batch', '16', '--max-len', '32', '--max-steps', '6', '--json']);
+    expect(r.code).toBe(0);
+    expect(Object.keys(r.json)).toEqual(expect.arrayContaining(['task', 'method', 'metrics', 'trainable', 'seconds']));
+    expect(r.json.task).toBe(task);
+    expect(r.json.method).toBe(method);
+    expect(Number.isFinite(r.json.metrics[metric])).toBe(true);
+    // trainable counts follow from the method: LoRA ranks 8 on 12 maps, PRILoRA 4 and 12, full everything
+    const h = 128, ffn = 512, labels = task === 'stsb' ? 1 : 2;
+    const head = h * labels + labels;
+    const perRank = (4 * (h + h) + (h + ffn) + (ffn + h)) * 1; // A and B of the six maps per unit of rank
+    const expected = method === 'full' ? undefined : method === 'lora' ? 2 * 8 * perRank + head : (4 + 12) * perRank + head;
+    if (expected !== undefined) expect(r.json.trainable).toBe(expected);
+    const log = readLog(join(o.out, 'log.jsonl'));
+    expect(log.filter((l) => l.type === 'step').length).toBe(6);
+    expect(log.some((l) => l.type === 'eval')).toBe(true);
+  });
+
+  it('kill and resume: a run stopped at N/2 and resumed ends with bit-identical weights', async () => {
+    const o = quick('sst2', 'prilora', { maxSteps: 8, saveEvery: 4, pruneEvery: 2, seed: 3, trainLimit: 160 });
+    const full = await train(o, { print: () => {} });
+    const finalA = readFileSync(join(o.out, 'checkpoint', 'state.safetensors'));
+    const o2 = { ...o, out: tmp() };
+    await train(o2, { print: () => {}, afterStep: (s) => (s === 4 ? 'stop' : undefined) });
+    const resumed = await train({ ...o2, resume: true }, { print: () => {} });
+    expect(resumed.steps).toBe(8);
+    expect(full.steps).toBe(8);
+    const finalB = readFileSync(join(o2.out, 'checkpoint', 'state.safetensors'));
+    expect(Buffer.compare(finalA, finalB)).toBe(0);
+    // and the state really moved: adapters were trained and pruned
+    const st = readSafetensorsFile(join(o2.out, 'checkpoint', 'state.safetensors'));
+    expect([...st.tensors.keys()].some((k) => k.startsWith('stats.'))).toBe(true);
+    expect(readLog(join(o2.out, 'log.jsonl')).filter((l) => l.type === 'step').map((l) => (l as { step: number }).step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('a NaN mid-run stops with a clear message and leaves the last good checkpoint intact', async () => {
+    const o = quick('sst2', 'lora', { maxSteps: 8, saveEvery: 2 });
+    let saved: Buffer | null = null;
+    const err = await train(o, {
+      print: () => {},
+      afterStep: (s) => {
+        if (s === 4) saved = readFileSync(join(o.out, 'checkpoint', 'state.safetensors'));
+      },
+      beforeStep: (s, run) => {
+        if (s !== 5) return;
+        const w = run.model.stateDict().get('classifier.weight')!;
+        w._replaceWith(P.full(w.shape, NaN));
+      },
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.message).toMatch(/^step 5: loss is NaN; training stopped, the last good checkpoint \(.*checkpoint, saved at or before step 4\) is intact$/);
+    expect(Buffer.compare(readFileSync(join(o.out, 'checkpoint', 'state.safetensors')), saved!)).toBe(0);
+    const meta = JSON.parse(readFileSync(join(o.out, 'checkpoint', 'state.json'), 'utf8'));
+    expect(meta.step).toBe(4);
+  });
+
+  it('a malformed TSV row and a missing --data file name the file and line', async () => {
+    const data = tmp();
+    mkdirSync(join(data, 'SST-2'));
+    writeFileSync(join(data, 'SST-2', 'train.tsv'), 'sentence\tlabel\ngood movie\t1\nbroken row without label\n');
+    writeFileSync(join(data, 'SST-2', 'dev.tsv'), 'sentence\tlabel\nfine\t1\n');
+    const bad = await cli(['train', '--task', 'sst2', '--data', data, '--out', tmp(), '--max-steps', '1']);
+    expect(bad.code).toBe(1);
+    expect(bad.err[0]).toMatch(/SST-2\/train\.tsv:3: /);
+    const missing = await cli(['train', '--task', 'rte', '--data', data, '--out', tmp(), '--max-steps', '1']);
+    expect(missing.code).toBe(1);
+    expect(missing.err[0]).toMatch(/RTE\/train\.tsv/);
+  });
+
+  it('the report draws loss, metrics, learning rate and the rank / sparsity heatmaps', async () => {
+    const o = quick('sst2', 'prilora', { maxSteps: 6, pruneEvery: 2 });
+    await train(o, { print: () => {} });
+    const html = readFileSync(join(o.out, 'report.html'), 'utf8');
+    for (const title of ['training loss', 'dev metrics', 'learning rate', 'LoRA rank (layer × module)', 'A-sparsity per adapter at each pruning step']) {
+      expect(html).toContain(`<figcaption>${title.replace(/&/g, '&amp;')}</figcaption>`);
+    }
+    expect(html).not.toMatch(/https?:\/\//);
+    expect((html.match(/<svg /g) ?? []).length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('export-peft writes PEFT files from a run, and they import back', async () => {
+    const o = quick('sst2', 'prilora', { maxSteps: 4 });
+    await train(o, { print: () => {} });
+    const outDir = tmp();
+    const r = await cli(['export-peft', o.out, outDir, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json.files.map((f: string) => f.split('/').pop())).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    const cfg = JSON.parse(readFileSync(join(outDir, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, rank_pattern: { 'layer\\.0\\.[a-z_.]+': 4, 'layer\\.1\\.[a-z_.]+': 12 } });
+  });
+});
