@@ -45,7 +45,7 @@ export function heatmap(title: string, rows: string[], cols: string[], value: (r
   const cw = Math.max(34, Math.min(70, 640 / Math.max(cols.length, 1)));
   const ch = 22;
   const left = 150;
-  const top = 70;
+  const top = 100;
   const w = left + cols.length * cw + 10;
   const h = top + rows.length * ch + 10;
   let cells = '';
