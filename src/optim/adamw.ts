@@ -24,7 +24,7 @@ export interface AdamWOptions {
   eps?: number;
 }
 
-interface Moments {
+export interface Moments {
   m: Tensor;
   v: Tensor;
 }
@@ -100,6 +100,18 @@ export class AdamW {
         }
       }
     });
+  }
+
+  /** The moments of every parameter updated so far (checkpoints save them by parameter name). */
+  momentTensors(): ReadonlyMap<Tensor, Moments> {
+    return this.moments;
+  }
+
+  /** Set one moment of `param` (resuming from a checkpoint); takes ownership of `value`. */
+  restoreMoment(param: Tensor, which: 'm' | 'v', value: Tensor): void {
+    const mo = this.moments.get(param) ?? this.init(param);
+    mo[which]._replaceWith(value);
+    value.dispose();
   }
 
   zeroGrad(): void {
