@@ -29,7 +29,7 @@ export async function exportPeftCommand(argv: string[], io: CommandIO): Promise<
   });
   const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr });
   const { fingerprint } = JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8')) as { fingerprint: string };
-  const progress = loadCheckpoint(join(runDir, 'checkpoint'), model, setup, opt, fingerprint);
+  const progress = loadCheckpoint(join(runDir, 'checkpoint'), model, setup.adapters, opt, fingerprint);
   const files = await exportPeft(model, setup, outDir);
   io.log(`exported the ${o.method} adapter of ${runDir} (step ${progress.step}) to ${outDir}`);
   if (flags.json) io.log(JSON.stringify({ files }));

@@ -5,6 +5,7 @@ import { benchCommand } from './bench.ts';
 import { checkFixtureCommand } from './check-fixture.ts';
 import { exportPeftCommand } from './export-peft.ts';
 import { gradcheckCommand } from './gradcheck.ts';
+import { pretrainCommand } from './pretrain.ts';
 import { trainCommand } from './train.ts';
 
 export interface CommandIO {
@@ -18,6 +19,10 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise
   train: {
     run: trainCommand,
     help: 'train --task T [--method prilora|lora|full] [--model DIR] [--data DIR] [--out DIR] [--seed N] [--max-steps N] [--epochs N] [--lr X] [--batch N] [--max-len N] [--train-limit N] [--resume] [--json] …',
+  },
+  pretrain: {
+    run: pretrainCommand,
+    help: 'pretrain [--out DIR] [--steps N] [--minutes M] [--batch N] [--lr X] [--hidden N] [--layers N] [--vocab-size N] [--resume] [--json]   masked-LM pretraining on the bundled corpus',
   },
   'export-peft': { run: exportPeftCommand, help: 'export-peft <run dir> <out dir> [--json]   the adapter as adapter_config.json + adapter_model.safetensors' },
   gradcheck: { run: gradcheckCommand, help: 'gradcheck [--seed N] [--backend cpu] [--json]   every differentiable op vs finite differences' },

@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../io/safetensors.ts';
 import type { Module } from '../nn/module.ts';
 import type { AdamW } from '../optim/adamw.ts';
-import type { MethodSetup } from '../prilora/methods.ts';
+import type { LoraAdapter } from '../prilora/lora.ts';
 import { tensor } from '../tensor/create.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -33,7 +33,7 @@ async function entry(name: string, t: Tensor): Promise<SafetensorEntry> {
 }
 
 /** Tensors of a run's state, by name, in a fixed order. */
-function stateTensors(model: Module, setup: MethodSetup, opt: AdamW): [string, Tensor][] {
+function stateTensors(model: Module, adapters: readonly LoraAdapter[], opt: AdamW): [string, Tensor][] {
   const out: [string, Tensor][] = [];
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
   for (const [name, p] of trainable) out.push([`param.${name}`, p]);
@@ -44,15 +44,15 @@ function stateTensors(model: Module, setup: MethodSetup, opt: AdamW): [string, T
     const mask = opt.mask(p);
     if (mask) out.push([`mask.${name}`, mask]);
   }
-  for (const ad of setup.adapters) if (ad.stats) out.push([`stats.${ad.name}`, ad.stats]);
+  for (const ad of adapters) if (ad.stats) out.push([`stats.${ad.name}`, ad.stats]);
   return out;
 }
 
-export async function saveCheckpoint(dir: string, model: Module, setup: MethodSetup, opt: AdamW, progress: Progress): Promise<void> {
+export async function saveCheckpoint(dir: string, model: Module, adapters: readonly LoraAdapter[], opt: AdamW, progress: Progress): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const entries = await Promise.all(stateTensors(model, setup, opt).map(([n, t]) => entry(n, t)));
+  const entries = await Promise.all(stateTensors(model, adapters, opt).map(([n, t]) => entry(n, t)));
   writeSafetensorsFile(join(dir, 'state.safetensors'), entries);
-  const meta = { ...progress, adamStep: opt.step, statUpdates: setup.adapters.map((a) => a.statUpdates) };
+  const meta = { ...progress, adamStep: opt.step, statUpdates: adapters.map((a) => a.statUpdates) };
   const path = join(dir, 'state.json');
   writeFileSync(`${path}.tmp`, JSON.stringify(meta, null, 1));
   renameSync(`${path}.tmp`, path);
@@ -62,8 +62,8 @@ export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, 'state.json')) && existsSync(join(dir, 'state.safetensors'));
 }
 
-/** Restore a run's state saved by saveCheckpoint; the model, method and optimiser must be set up alike. */
-export function loadCheckpoint(dir: string, model: Module, setup: MethodSetup, opt: AdamW, fingerprint: string): Progress {
+/** Restore a run's state saved by saveCheckpoint; the model, adapters and optimiser must be set up alike. */
+export function loadCheckpoint(dir: string, model: Module, adapters: readonly LoraAdapter[], opt: AdamW, fingerprint: string): Progress {
   const meta = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Progress & { adamStep: number; statUpdates: number[] };
   if (meta.fingerprint !== fingerprint) {
     throw new ConfigError(`${dir}: this checkpoint was made with other options; resume with the same options or use another --out`);
@@ -79,7 +79,7 @@ export function loadCheckpoint(dir: string, model: Module, setup: MethodSetup, o
     const [kind, ...rest] = name.split('.');
     const target = rest.join('.');
     if (kind === 'stats') {
-      const ad = setup.adapters.find((a) => a.name === target);
+      const ad = adapters.find((a) => a.name === target);
       if (!ad?.stats) throw new ConfigError(`${file.fileName}: no adapter statistics for ${target}`);
       ad.stats._replaceWith(read(name, ad.stats));
       continue;
@@ -92,6 +92,6 @@ export function loadCheckpoint(dir: string, model: Module, setup: MethodSetup, o
     else throw new ConfigError(`${file.fileName}: unknown state entry ${name}`);
   }
   opt.step = meta.adamStep;
-  setup.adapters.forEach((a, i) => (a.statUpdates = meta.statUpdates[i] ?? 0));
+  adapters.forEach((a, i) => (a.statUpdates = meta.statUpdates[i] ?? 0));
   return meta;
 }

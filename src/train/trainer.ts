@@ -95,7 +95,7 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
   const fp = fingerprint(o);
   let progress: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: fp };
   if (o.resume && hasCheckpoint(ckptDir)) {
-    progress = loadCheckpoint(ckptDir, model, setup, opt, fp);
+    progress = loadCheckpoint(ckptDir, model, setup.adapters, opt, fp);
     dropoutGen.offset = progress.dropoutOffset;
     log.open(progress.logLines);
     print(`resumed from ${ckptDir} at step ${progress.step}`);
@@ -108,7 +108,7 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
   const save = async () => {
     progress.dropoutOffset = dropoutGen.offset;
     progress.logLines = log.lines;
-    await saveCheckpoint(ckptDir, model, setup, opt, progress);
+    await saveCheckpoint(ckptDir, model, setup.adapters, opt, progress);
   };
   const evalNow = async (): Promise<Record<string, number>> => {
     const metrics = await evaluate(model, spec, devRows, { batch: o.batch, padId: tokenizer.padId, backend: o.backend });

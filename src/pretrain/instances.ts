@@ -1,0 +1,106 @@
+/**
+ * Masked-LM training instances, as BERT's create_pretraining_data makes them: segment A from consecutive
+ * sentences of a document, segment B either the sentences that follow (half the time) or sentences of a
+ * random other document, `[CLS] A [SEP] B [SEP]` with token types 0/1; then 15 % of the non-special
+ * tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 % stay. Everything is drawn
+ * from seeded generators, so an epoch's instances are a pure function of (seed, epoch).
+ */
+import { HostRng } from '../tensor/random.ts';
+
+export interface TokenizedCorpus {
+  /** per document, per sentence: token ids without special tokens */
+  docs: number[][][];
+}
+
+export interface Instance {
+  ids: Int32Array;
+  typeIds: Int32Array;
+  /** positions (within the row) that are predicted, and the original ids there */
+  maskedPositions: Int32Array;
+  maskedLabels: Int32Array;
+}
+
+export interface MaskingOptions {
+  maxLen: number;
+  maskProb: number;
+  clsId: number;
+  sepId: number;
+  maskId: number;
+  /** random replacements are drawn from ids [firstRegularId, vocabSize) */
+  firstRegularId: number;
+  vocabSize: number;
+}
+
+function truncatePair(a: number[], b: number[], budget: number, rng: HostRng): void {
+  while (a.length + b.length > budget) {
+    const longer = a.length >= b.length ? a : b;
+    // drop from the front or the back at random, as BERT does, so no side of a segment is favoured
+    if (rng.next() < 0.5) longer.shift();
+    else longer.pop();
+  }
+}
+
+/** One epoch's instances over the documents, in a shuffled document order. */
+export function makeInstances(corpus: TokenizedCorpus, o: MaskingOptions, seed: number, epoch: number): Instance[] {
+  const rng = new HostRng((seed * 2654435761 + epoch * 40503 + 17) >>> 0);
+  const budget = o.maxLen - 3;
+  const order = corpus.docs.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const out: Instance[] = [];
+  for (const d of order) {
+    const doc = corpus.docs[d].filter((s) => s.length > 0);
+    let i = 0;
+    while (i < doc.length) {
+      // accumulate sentences up to the budget; 10 % of instances aim shorter, as in BERT
+      const target = rng.next() < 0.1 ? 2 + Math.floor(rng.next() * (budget - 2)) : budget;
+      const chunk: number[][] = [];
+      let len = 0;
+      while (i < doc.length && (len < target || chunk.length === 0)) {
+        chunk.push(doc[i]);
+        len += doc[i].length;
+        i++;
+      }
+      const aEnd = chunk.length > 1 ? 1 + Math.floor(rng.next() * (chunk.length - 1)) : 1;
+      const a = chunk.slice(0, aEnd).flat();
+      let b: number[];
+      if (chunk.length === 1 || rng.next() < 0.5) {
+        // a random other document provides B; the unused tail of this chunk is given back
+        const other = corpus.docs[order[Math.floor(rng.next() * order.length)]].filter((s) => s.length > 0);
+        const start = other.length ? Math.floor(rng.next() * other.length) : 0;
+        b = [];
+        for (let k = start; k < other.length && b.length < budget - a.length; k++) b.push(...other[k]);
+        i -= chunk.length - aEnd;
+      } else {
+        b = chunk.slice(aEnd).flat();
+      }
+      if (!a.length) continue;
+      truncatePair(a, b, budget, rng);
+      out.push(mask([o.clsId, ...a, o.sepId, ...b, o.sepId], a.length + 2, o, rng));
+    }
+  }
+  return out;
+}
+
+function mask(tokens: number[], typeBoundary: number, o: MaskingOptions, rng: HostRng): Instance {
+  const ids = Int32Array.from(tokens);
+  const typeIds = new Int32Array(tokens.length);
+  typeIds.fill(1, typeBoundary);
+  const candidates: number[] = [];
+  for (let p = 0; p < tokens.length; p++) if (tokens[p] !== o.clsId && tokens[p] !== o.sepId) candidates.push(p);
+  const n = Math.max(1, Math.round(candidates.length * o.maskProb));
+  for (let k = candidates.length - 1; k > 0; k--) {
+    const j = Math.floor(rng.next() * (k + 1));
+    [candidates[k], candidates[j]] = [candidates[j], candidates[k]];
+  }
+  const chosen = candidates.slice(0, n).sort((x, y) => x - y);
+  const labels = Int32Array.from(chosen.map((p) => tokens[p]));
+  for (const p of chosen) {
+    const r = rng.next();
+    if (r < 0.8) ids[p] = o.maskId;
+    else if (r < 0.9) ids[p] = o.firstRegularId + Math.floor(rng.next() * (o.vocabSize - o.firstRegularId));
+  }
+  return { ids, typeIds, maskedPositions: Int32Array.from(chosen), maskedLabels: labels };
+}
