@@ -61,7 +61,8 @@ export function pruneMask(a: ArrayLike<number>, rows: number, cols: number, stat
 
 export interface PruneEvent {
   step: number;
-  modules: { name: string; rank: number; sparsity: number }[];
+  /** per adapter: its rank, A's sparsity just before this pruning (regrowth shows here) and after it */
+  modules: { name: string; rank: number; sparsityBefore: number; sparsity: number }[];
 }
 
 export class Pruner {
@@ -80,6 +81,7 @@ export class Pruner {
     for (const ad of this.adapters) {
       const w = ad.A.weight;
       const [rows, cols] = w.shape;
+      const sparsityBefore = await ad.sparsity();
       const a = await w.data();
       const s = this.opts.importance === 'weight-times-stat' && ad.stats ? await ad.stats.data() : null;
       const fresh = pruneMask(a, rows, cols, s, this.opts.ratio);
@@ -92,7 +94,7 @@ export class Pruner {
       } else {
         this.applyMask(ad, keepMask);
       }
-      modules.push({ name: ad.name, rank: ad.rank, sparsity: await ad.sparsity() });
+      modules.push({ name: ad.name, rank: ad.rank, sparsityBefore, sparsity: await ad.sparsity() });
     }
     return { step, modules };
   }

@@ -15,7 +15,8 @@ import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import { linearWarmupDecay } from '../optim/schedule.ts';
 import { withTokenMask } from '../prilora/lora.ts';
 import { applyMethod, paramGroups, rankSummary, type MethodSetup } from '../prilora/methods.ts';
-import { Pruner } from '../prilora/pruner.ts';
+import { Pruner, type PruneEvent } from '../prilora/pruner.ts';
+import { layerIndex } from '../prilora/targets.ts';
 import { Generator } from '../tensor/random.ts';
 import { beginScope } from '../tensor/scope.ts';
 import { epochOrder, encodeExamples, disposeBatch, makeBatch } from './batches.ts';
@@ -153,8 +154,7 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
         const pruned = await pruner?.maybePrune(step);
         if (pruned) {
           log.write({ type: 'prune', ...pruned });
-          const mean = pruned.modules.reduce((s, m) => s + m.sparsity, 0) / pruned.modules.length;
-          sink.note(`prune at step ${step}: ${pruned.modules.length} adapters, mean A-sparsity ${(100 * mean).toFixed(1)}% (ranks ${summariseRanks(pruned.modules)})`);
+          sink.note(`prune at step ${step}: ${perLayer(pruned.modules)}`);
         }
         if (o.evalEvery && step % o.evalEvery === 0) lastEval = { step, metrics: await evalNow() };
         if (step % o.saveEvery === 0) await save();
@@ -186,9 +186,19 @@ function nonFinite(what: string, step: number, value: number, ckptDir: string, p
   return new NonFiniteError(`step ${step}: ${what} is ${value}; training stopped, ${where}`);
 }
 
-function summariseRanks(mods: { rank: number }[]): string {
-  const rs = mods.map((m) => m.rank);
-  return `${Math.min(...rs)}–${Math.max(...rs)}`;
+/** "layer 0 r=4 A-sparsity 31%→50%, layer 1 r=12 …": rank and mean sparsity before → after, per layer. */
+function perLayer(mods: PruneEvent['modules']): string {
+  const layers = new Map<string, { rank: number; before: number; after: number; n: number }>();
+  for (const m of mods) {
+    const key = layerIndex(m.name)?.toString() ?? '-';
+    const e = layers.get(key) ?? { rank: m.rank, before: 0, after: 0, n: 0 };
+    e.before += m.sparsityBefore;
+    e.after += m.sparsity;
+    e.n++;
+    layers.set(key, e);
+  }
+  const pct = (x: number) => `${Math.round(100 * x)}%`;
+  return [...layers].map(([l, e]) => `layer ${l} r=${e.rank} A-sparsity ${pct(e.before / e.n)}→${pct(e.after / e.n)}`).join(', ');
 }
 
 export type { LogRecord };
