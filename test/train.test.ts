@@ -33,7 +33,7 @@ describe('prilora train', () => {
   ] as const)('%s with %s finishes and reports %s (--json last line as CLI.md)', async (task, method, metric) => {
     const o = quick(task, method);
     const r = await cli(['train', '--task', task, '--method', method, '--out', o.out, '--train-limit', '96', '--eval-limit', '48', '--batch', '16', '--max-len', '32', '--max-steps', '6', '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.err.join('\n')).toBe(0);
     expect(Object.keys(r.json)).toEqual(expect.arrayContaining(['task', 'method', 'metrics', 'trainable', 'seconds']));
     expect(r.json.task).toBe(task);
     expect(r.json.method).toBe(method);
