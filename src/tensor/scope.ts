@@ -36,26 +36,21 @@ export function liveTensors(): number {
  * plain object of them, searched one level of nesting deep) and those it `keep`-ed.
  */
 export function tidy<T>(fn: () => T): T {
-  const scope: Scope = new Set();
-  scopes.push(scope);
+  const scope = beginScope();
   let result: T;
   try {
     result = fn();
-  } finally {
-    scopes.pop();
+  } catch (e) {
+    scope.end();
+    throw e;
   }
-  if (result instanceof Promise) throw new Error('tidy: the function must be synchronous (await outside the scope)');
+  if (result instanceof Promise) {
+    scope.end();
+    throw new Error('tidy: the function must be synchronous (use beginScope around asynchronous code)');
+  }
   const escaping = new Set<Tensor>();
   collectTensors(result, escaping, 2);
-  const parent = scopes.length ? scopes[scopes.length - 1] : null;
-  for (const t of scope) {
-    if (escaping.has(t)) {
-      t._moveToScope(parent);
-      parent?.add(t);
-    } else {
-      t.dispose();
-    }
-  }
+  scope.end(...escaping);
   return result;
 }
 
