@@ -1,11 +1,16 @@
 /** prilora: a tensor engine with verified autograd, and PRILoRA fine-tuning on top of it. */
 import './backends/cpu/index.ts';
+import './backends/webgpu/index.ts';
+import './backends/gpujs/index.ts';
 import './ops/index.ts';
 
 export * from './errors.ts';
 export { getBackend, initBackend, registerBackend, registeredBackends, setDefaultBackend, defaultBackendName } from './backends/backend.ts';
 export type { Backend, Storage, View, ReduceOp, RandomKind, LayerNormResult } from './backends/backend.ts';
 export { CpuBackend } from './backends/cpu/index.ts';
+export { WebGPUBackend, createWebGPUBackend, type WebGPUBackendOptions } from './backends/webgpu/index.ts';
+export { GpujsBackend } from './backends/gpujs/index.ts';
+export type { GlMode } from './backends/gpujs/device.ts';
 export { Tensor, type GradNode, type NestedArray } from './tensor/tensor.ts';
 export type { DType, FloatDType, TypedArray } from './tensor/dtype.ts';
 export type { Layout } from './tensor/layout.ts';

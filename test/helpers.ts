@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import * as P from '../src/index.ts';
+import { setCpuPath, type CpuPath } from '../src/backends/cpu/index.ts';
 import type { NDArray } from './reference.ts';
 
 export interface BackendCase {
@@ -9,19 +10,65 @@ export interface BackendCase {
   dtype: P.FloatDType;
   /** relative tolerance for results computed in this dtype */
   tol: number;
+  /** the device's arithmetic treats float32 subnormals as zero (GPUs may; llvmpipe does): see `computed` */
+  flushesSubnormals?: boolean;
+  /** cpu float32 kernels: 'fast' (wasm SIMD + threads, the default) or 'plain' (the reference); set by `make` */
+  path?: CpuPath;
 }
 
-/** Every op suite runs on each of these (the GPU backends join this list). */
-export const BACKENDS: BackendCase[] = [
-  { backend: 'cpu', dtype: 'float64', tol: 1e-12 },
-  { backend: 'cpu', dtype: 'float32', tol: 2e-6 },
-];
+/**
+ * The gpujs case when its GL mode starts (headless-gl needs an X display: `xvfb-run -a`). Without one it is
+ * skipped locally; in CI (CI=true) the start error propagates, so a missing GL mode fails every suite.
+ * headless-gl (GLX) and Dawn's OpenGL adapter (EGL) cannot share a thread, so the gpujs case runs in test
+ * processes of its own: vitest.config.ts's `gpujs` project sets PRILORA_TEST_GPU=gpujs.
+ */
+async function gpujsCases(): Promise<BackendCase[]> {
+  try {
+    await P.initBackend('gpujs');
+  } catch (e) {
+    if (process.env.CI) throw e;
+    console.warn(`${(e as Error).message}; the gpujs suites are skipped on this machine`);
+    return [];
+  }
+  return [{ backend: 'gpujs', dtype: 'float32', tol: 2e-6, flushesSubnormals: true }];
+}
+
+/**
+ * The WebGPU case joins when a device can be opened (Mesa's llvmpipe serves one on machines without a
+ * GPU). CI installs what it needs and must not lose these suites silently, so there a failure to start
+ * fails the run; elsewhere the suites are skipped with the reason. PRILORA_TEST_WEBGPU=0 skips them.
+ */
+async function deviceBackends(): Promise<BackendCase[]> {
+  if (process.env.PRILORA_TEST_WEBGPU === '0') return [];
+  try {
+    await P.initBackend('webgpu');
+    // float32 computed in float32 (the CPU rounds float64 results once): device exp/log/pow are a few ulp
+    return [{ backend: 'webgpu', dtype: 'float32', tol: 1e-5 }];
+  } catch (e) {
+    const why = `WebGPU could not start: ${(e as Error).message}`;
+    if (process.env.CI) throw new Error(`${why} (CI expects WebGPU through Mesa's llvmpipe: see .ci/run)`);
+    console.warn(`${why}; the webgpu suites are skipped on this machine`);
+    return [];
+  }
+}
+
+/** Every op suite runs on each of these (the gpujs project: on gpujs alone). */
+export const BACKENDS: BackendCase[] =
+  process.env.PRILORA_TEST_GPU === 'gpujs'
+    ? await gpujsCases()
+    : [
+        { backend: 'cpu', dtype: 'float64', tol: 1e-12 },
+        { backend: 'cpu', dtype: 'float32', tol: 2e-6 },
+        { backend: 'cpu', dtype: 'float32', tol: 2e-6, path: 'plain' },
+        ...(await deviceBackends()),
+      ];
 
 export type LayoutKind = 'contiguous' | 'transposed' | 'strided' | 'offset';
 export const LAYOUTS: LayoutKind[] = ['contiguous', 'transposed', 'strided', 'offset'];
 
 /** A tensor with `a`'s values laid out as `kind` says (all but 'contiguous' are non-contiguous views). */
 export function make(a: NDArray, c: BackendCase, kind: LayoutKind = 'contiguous', dtype: P.DType = c.dtype): P.Tensor {
+  if (c.backend === 'cpu') setCpuPath(c.path ?? 'fast');
   const opts = { dtype, backend: c.backend };
   const nd = a.shape.length;
   switch (kind) {
@@ -71,9 +118,9 @@ function permuteData(a: NDArray, perm: number[]): number[] {
 }
 
 /** Assert `t` equals `ref` in shape and, elementwise, within tol·(1 + |ref|) (exact for non-finite refs). */
-export function expectClose(t: P.Tensor, ref: NDArray, tol: number, what = ''): void {
+export async function expectClose(t: P.Tensor, ref: NDArray, tol: number, what = ''): Promise<void> {
   expect([...t.shape], `${what} shape`).toEqual(ref.shape);
-  const got = t.dataSync();
+  const got = await t.data();
   for (let i = 0; i < ref.data.length; i++) {
     const r = ref.data[i];
     const g = got[i];
@@ -84,6 +131,37 @@ export function expectClose(t: P.Tensor, ref: NDArray, tol: number, what = ''): 
     const err = Math.abs(g - r);
     if (!(err <= tol * (1 + Math.abs(r)))) expect.fail(`${what} element ${i}: got ${g}, reference ${r} (|Δ| ${err})`);
   }
+}
+
+/** A tensor's elements as plain numbers, read from any backend. */
+export async function values(t: P.Tensor): Promise<number[]> {
+  return [...(await t.data())];
+}
+
+/** The single value of a one-element tensor, read from any backend. */
+export async function item(t: P.Tensor): Promise<number> {
+  expect(t.size, 'item of a one-element tensor').toBe(1);
+  return (await t.data())[0];
+}
+
+/**
+ * Wrap an async property body so that every tensor it creates is disposed when it ends: device memory
+ * then stays bounded over hundreds of runs.
+ */
+export function scoped<A extends unknown[]>(body: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const scope = P.beginScope();
+    try {
+      await body(...args);
+    } finally {
+      scope.end();
+    }
+  };
+}
+
+/** int32 tensor on a case's backend. */
+export function int32(c: BackendCase, data: readonly number[], shape: readonly number[] = [data.length]): P.Tensor {
+  return P.tensor(Int32Array.from(data), { shape, backend: c.backend });
 }
 
 /** Shapes with 0–4 dims of size 0–4 (size-0 dims when allowZero). */
@@ -117,6 +195,15 @@ export const layoutArb = fc.constantFrom(...LAYOUTS);
 /** Round to float32 where the backend case computes in float32 (inputs are stored rounded). */
 export function stored(a: NDArray, c: BackendCase): NDArray {
   return c.dtype === 'float32' ? { shape: a.shape, data: a.data.map(Math.fround) } : a;
+}
+
+/**
+ * The inputs as the device's arithmetic sees them: stored, and subnormals read as (signed) zero where the
+ * device flushes them. Data movement keeps their bits, so exact copies compare against `stored`.
+ */
+export function computed(a: NDArray, c: BackendCase): NDArray {
+  const s = stored(a, c);
+  return c.flushesSubnormals ? { shape: s.shape, data: s.data.map((v) => (Math.abs(v) < 2 ** -126 ? v * 0 : v)) } : s;
 }
 
 export const RUNS = { numRuns: 60 };

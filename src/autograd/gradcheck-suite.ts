@@ -5,9 +5,11 @@
  */
 import * as O from '../ops/index.ts';
 import { randn, tensor } from '../tensor/create.ts';
+import type { FloatDType } from '../tensor/dtype.ts';
 import { Generator, HostRng } from '../tensor/random.ts';
+import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
+import { gradcheck, gradcheckOnDevice, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
 
 /** Seeded source of random shapes for the cases. */
 export class ShapeRng extends HostRng {
@@ -32,7 +34,54 @@ export interface GradcheckCase {
   options?: GradcheckOptions;
 }
 
-const f64 = (shape: readonly number[], gen: Generator): Tensor => randn(shape, { dtype: 'float64', generator: gen });
+/**
+ * Where `make` puts the tensors it creates: the default backend in float64 for finite differences, or a
+ * device in float32 for the device check, which builds every case twice from the same draws.
+ */
+interface CaseTarget {
+  dtype: FloatDType;
+  /** undefined: the default backend */
+  backend?: string;
+}
+
+let target: CaseTarget = { dtype: 'float64' };
+
+function makeOn(c: GradcheckCase, on: CaseTarget, rng: ShapeRng, gen: Generator): CaseInput {
+  const prev = target;
+  target = on;
+  try {
+    return c.make(rng, gen);
+  } finally {
+    target = prev;
+  }
+}
+
+/** Random inputs of a case (float64 for finite differences, the target's dtype on a device). */
+const f64 = (shape: readonly number[], gen: Generator): Tensor => randn(shape, { dtype: target.dtype, backend: target.backend, generator: gen });
+const ints = (data: Int32Array, shape?: readonly number[]): Tensor => tensor(data, { shape, backend: target.backend });
+
+/** Passes on another rng's draws and keeps them, so that a twin case can replay them. */
+class RecordingRng extends ShapeRng {
+  readonly drawn: number[] = [];
+  constructor(private readonly source: HostRng) {
+    super(0);
+  }
+  override next(): number {
+    const v = this.source.next();
+    this.drawn.push(v);
+    return v;
+  }
+}
+
+class ReplayRng extends ShapeRng {
+  private at = 0;
+  constructor(private readonly draws: readonly number[]) {
+    super(0);
+  }
+  override next(): number {
+    return this.draws[this.at++];
+  }
+}
 
 /** Same values, transposed strides: exercises kernels on non-contiguous input. */
 export function nonContiguous(x: Tensor): Tensor {
@@ -90,7 +139,14 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
   unaryCase('geluTanhComposite', O.geluTanhComposite),
   unaryCase('clamp', (x) => O.clamp(x, -0.5, 0.7)),
   // through float32 and back: the step must be far above float32's rounding
-  { ...unaryCase('cast', (x) => O.cast(O.cast(x, 'float32'), 'float64')), options: { eps: 1e-2, atol: 1e-4 } },
+  {
+    op: 'cast',
+    make: (r, g) => {
+      const back = target.dtype;
+      return { inputs: [f64(r.shape(), g)], fn: (x) => O.cast(O.cast(nonContiguous(x), 'float32'), back) };
+    },
+    options: { eps: 1e-2, atol: 1e-4 },
+  },
   unaryCase('contiguous', (x) => O.contiguous(x)),
   {
     op: 'where',
@@ -186,7 +242,7 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
       const s = r.shape(2, 3);
       const axis = r.int(0, s.length - 1);
       const is = s.map((d, i) => (i === axis ? r.int(1, 5) : r.int(1, d)));
-      const idx = tensor(Int32Array.from({ length: is.reduce((p, d) => p * d, 1) }, () => r.int(0, s[axis] - 1)), { shape: is });
+      const idx = ints(Int32Array.from({ length: is.reduce((p, d) => p * d, 1) }, () => r.int(0, s[axis] - 1)), is);
       return { inputs: [f64(s, g)], fn: (x) => O.gather(nonContiguous(x), axis, idx) };
     },
   },
@@ -194,7 +250,7 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     op: 'scatterAdd',
     make: (r, g) => {
       const s = r.shape(2, 3);
-      const idx = tensor(Int32Array.from({ length: s.reduce((p, d) => p * d, 1) }, () => r.int(0, 2)), { shape: s });
+      const idx = ints(Int32Array.from({ length: s.reduce((p, d) => p * d, 1) }, () => r.int(0, 2)), s);
       return { inputs: [f64(s, g)], fn: (src) => O.scatterAdd(s.map((d, i) => (i === 0 ? 3 : d)), 0, idx, nonContiguous(src)) };
     },
   },
@@ -202,7 +258,7 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     op: 'indexSelect',
     make: (r, g) => {
       const s = r.shape(2, 3);
-      const idx = tensor(Int32Array.from({ length: r.int(1, 5) }, () => r.int(0, s[1] - 1)));
+      const idx = ints(Int32Array.from({ length: r.int(1, 5) }, () => r.int(0, s[1] - 1)));
       return { inputs: [f64(s, g)], fn: (x) => O.indexSelect(nonContiguous(x), 1, idx) };
     },
   },
@@ -210,7 +266,7 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     op: 'embedding',
     make: (r, g) => {
       const [v, h] = [r.int(2, 6), r.int(1, 4)];
-      const ids = tensor(Int32Array.from({ length: 6 }, () => r.int(0, v - 1)), { shape: [2, 3] });
+      const ids = ints(Int32Array.from({ length: 6 }, () => r.int(0, v - 1)), [2, 3]);
       return { inputs: [f64([v, h], g)], fn: (w) => O.embedding(w, ids) };
     },
   },
@@ -246,7 +302,7 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     op: 'crossEntropy',
     make: (r, g) => {
       const [n, c] = [r.int(2, 5), r.int(2, 5)];
-      const labels = tensor(Int32Array.from({ length: n }, (_, i) => (i === 1 ? -100 : r.int(0, c - 1))));
+      const labels = ints(Int32Array.from({ length: n }, (_, i) => (i === 1 ? -100 : r.int(0, c - 1))));
       const smoothing = r.next() < 0.5 ? 0 : 0.1;
       return { inputs: [f64([n, c], g)], fn: (x) => O.crossEntropy(nonContiguous(x), labels, { labelSmoothing: smoothing }) };
     },
@@ -290,6 +346,35 @@ export function runGradcheckSuite(seed = 0): SuiteResult {
     const { inputs, fn } = c.make(rng, gen);
     return { op: c.op, result: gradcheck(fn, inputs, { seed, ...c.options }) };
   });
+  const failed = results.filter((r) => !r.result.pass).map((r) => r.op);
+  return { pass: failed.length === 0, ops: results.length, failed, worst: Math.max(...results.map((r) => r.result.worst.ratio)), results };
+}
+
+/**
+ * The suite on a device without float64: each case is built twice from the same draws, on the CPU in
+ * float64 and on `backend` in float32. The device's forward values and VJP must match the CPU's at the
+ * same inputs (gradcheckOnDevice), and the CPU's must match finite differences (gradcheck); an op passes
+ * when both do, and reports the worse of the two.
+ */
+export async function runDeviceGradcheckSuite(backend: string, seed = 0): Promise<SuiteResult> {
+  const rng = new ShapeRng(seed);
+  const gen = new Generator(seed);
+  const results: { op: string; result: GradcheckResult }[] = [];
+  for (const c of GRADCHECK_CASES) {
+    const recording = new RecordingRng(rng);
+    const twinGen = new Generator(gen.seed, gen.offset);
+    const scope = beginScope();
+    try {
+      const ref = makeOn(c, { dtype: 'float64', backend: 'cpu' }, recording, gen);
+      const dev = makeOn(c, { dtype: 'float32', backend }, new ReplayRng(recording.drawn), twinGen);
+      const exact = gradcheck(ref.fn, ref.inputs, { seed, ...c.options });
+      const onDevice = await gradcheckOnDevice(dev.fn, dev.inputs, ref.fn, { seed });
+      const worse = exact.worst.ratio > onDevice.worst.ratio ? exact : onDevice;
+      results.push({ op: c.op, result: { pass: exact.pass && onDevice.pass, checked: onDevice.checked, worst: worse.worst } });
+    } finally {
+      scope.end();
+    }
+  }
   const failed = results.filter((r) => !r.result.pass).map((r) => r.op);
   return { pass: failed.length === 0, ops: results.length, failed, worst: Math.max(...results.map((r) => r.result.worst.ratio)), results };
 }

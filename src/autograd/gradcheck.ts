@@ -7,7 +7,7 @@ import { DTypeError } from '../errors.ts';
 import { randn, tensor } from '../tensor/create.ts';
 import { isFloat, type TypedArray } from '../tensor/dtype.ts';
 import { Generator } from '../tensor/random.ts';
-import { tidy } from '../tensor/scope.ts';
+import { beginScope, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { mul } from '../ops/elementwise.ts';
 import { sum } from '../ops/reduce.ts';
@@ -28,9 +28,12 @@ export interface GradcheckWorst {
   /** |analytic − numeric| / (atol + rtol·|numeric|); the check passes when this is ≤ 1 everywhere */
   ratio: number;
   absError: number;
+  /** the input whose gradient this is; -1 for the function's output (device checks compare it too) */
   input: number;
   index: number;
+  /** autograd's value (on a device check: the device's value) */
   analytic: number;
+  /** the finite difference (on a device check: the float64 CPU reference) */
   numeric: number;
 }
 
@@ -92,5 +95,80 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: readonly Tens
     });
   });
   w.dispose();
+  return { pass: worst.ratio <= 1, checked, worst };
+}
+
+/**
+ * Tolerances of a float32 device evaluation against the float64 reference. Most ops agree to ~1e-6, but
+ * the masked softmax cases compute `x + (-1e4)`, which float32 holds to ±5e-4; a fully masked row then
+ * carries that error into outputs and gradients (up to ~6e-4 over seeds 0–19). A kernel that reads or
+ * writes a wrong element is off by O(1), far outside.
+ */
+export const DEVICE_TOLERANCE = { atol: 1e-3, rtol: 1e-3 };
+
+/**
+ * gradcheck for backends without float64 (GPUs), where finite differences in float32 would drown in
+ * rounding. `fn` runs on the device at `inputs` (float32; int32 ones pass through); `reference` — the
+ * same function built on the CPU in float64 — runs at the same values, read back and widened. The
+ * forward values and the vector-Jacobian products for one random direction w are compared element by
+ * element; w is drawn on the device and reused by the reference. Check `reference` itself with
+ * `gradcheck` to close the chain device → CPU float64 → finite differences.
+ */
+export async function gradcheckOnDevice(
+  fn: (...xs: Tensor[]) => Tensor,
+  inputs: readonly Tensor[],
+  reference: (...xs: Tensor[]) => Tensor,
+  opts: GradcheckOptions = {},
+): Promise<GradcheckResult> {
+  const atol = opts.atol ?? DEVICE_TOLERANCE.atol, rtol = opts.rtol ?? DEVICE_TOLERANCE.rtol;
+  const host = await Promise.all(inputs.map((x) => x.data()));
+  const shapes = inputs.map((x) => x.shape);
+  const differentiable = inputs.map((x) => isFloat(x.dtype));
+  const backend = inputs[0]?.backend;
+
+  const scope = beginScope();
+  let device: { y: TypedArray; w: TypedArray; grads: (TypedArray | null)[] };
+  try {
+    const xs = host.map((d, i) => tensor(d, { shape: shapes[i], backend, dtype: inputs[i].dtype, requiresGrad: differentiable[i] }));
+    const y = fn(...xs);
+    const w = randn(y.shape, { dtype: y.dtype, backend, generator: new Generator(opts.seed ?? 0) });
+    sum(mul(y, w)).backward();
+    device = { y: await y.data(), w: await w.data(), grads: await Promise.all(xs.map((x) => (x.grad ? x.grad.data() : null))) };
+    for (const x of xs) x.grad?.dispose();
+  } finally {
+    scope.end();
+  }
+
+  const ref = tidy(() => {
+    const xs = host.map((d, i) =>
+      differentiable[i]
+        ? tensor(Float64Array.from(d), { shape: shapes[i], backend: 'cpu', requiresGrad: true })
+        : tensor(d, { shape: shapes[i], backend: 'cpu' }),
+    );
+    const y = reference(...xs);
+    const w = tensor(Float64Array.from(device.w), { shape: y.shape, backend: 'cpu' });
+    sum(mul(y, w)).backward();
+    const grads = xs.map((x) => (x.grad ? x.grad.dataSync() : null));
+    xs.forEach((x) => x.grad?.dispose());
+    return { y: y.dataSync(), grads };
+  });
+
+  const worst: GradcheckWorst = { ratio: 0, absError: 0, input: -1, index: -1, analytic: 0, numeric: 0 };
+  let checked = 0;
+  const compare = (got: ArrayLike<number>, want: ArrayLike<number>, input: number) => {
+    for (let j = 0; j < want.length; j++) {
+      const a = got[j], r = want[j];
+      const absError = Math.abs(a - r);
+      // non-finite references (masked -inf) must be matched exactly
+      const ratio = !Number.isFinite(r) ? (a === r ? 0 : Infinity) : Number.isNaN(absError) ? Infinity : absError / (atol + rtol * Math.abs(r));
+      checked++;
+      if (ratio > worst.ratio || worst.index < 0) Object.assign(worst, { ratio, absError, input, index: j, analytic: a, numeric: r });
+    }
+  };
+  compare(device.y, ref.y, -1);
+  ref.grads.forEach((g, i) => {
+    if (!g) return;
+    compare(device.grads[i] ?? new Float32Array(g.length), g, i);
+  });
   return { pass: worst.ratio <= 1, checked, worst };
 }

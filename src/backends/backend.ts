@@ -107,6 +107,11 @@ export function registeredBackends(): string[] {
   return [...registry.keys()];
 }
 
+/** The started backend of that name, or null; never starts one (backends sharing a device check each other). */
+export function startedBackend(name: string): Backend | null {
+  return instances.get(name) ?? null;
+}
+
 /** Start a backend (idempotent). Required once before synchronous use of an asynchronous backend. */
 export async function initBackend(name: string): Promise<Backend> {
   const have = instances.get(name);

@@ -1,61 +1,70 @@
 /**
  * Pointwise operations, declared once. Each entry gives the expression for every target: `js` is inlined
- * into the CPU backend's generated strided loops, `wgsl` into the WebGPU backend's generated shaders. The
- * operands are named `a`, `b` (and `c` for ternary ops); helpers such as `erf` exist on every target.
+ * into the CPU backend's generated strided loops, `wgsl` into the WebGPU backend's generated shaders, `glsl`
+ * (GLSL ES 1.00, float32) into the gpu.js backend's fragment shaders. The operands are named `a`, `b` (and
+ * `c` for ternary ops); helpers such as `erf` exist on every target.
  * Gradient rules live with the ops (src/ops), not here: this table is only about evaluation.
  */
 
 export interface PointwiseDef {
   readonly js: string;
   readonly wgsl: string;
+  readonly glsl: string;
 }
 
 export const UNARY = {
-  neg: { js: '-a', wgsl: '-a' },
-  abs: { js: 'Math.abs(a)', wgsl: 'abs(a)' },
-  sign: { js: 'Math.sign(a)', wgsl: 'sign(a)' },
-  exp: { js: 'Math.exp(a)', wgsl: 'exp(a)' },
-  log: { js: 'Math.log(a)', wgsl: 'log(a)' },
-  sqrt: { js: 'Math.sqrt(a)', wgsl: 'sqrt(a)' },
-  rsqrt: { js: '1 / Math.sqrt(a)', wgsl: 'inverseSqrt(a)' },
-  tanh: { js: 'Math.tanh(a)', wgsl: 'tanh_(a)' },
-  erf: { js: 'erf(a)', wgsl: 'erf_(a)' },
-  floor: { js: 'Math.floor(a)', wgsl: 'floor(a)' },
+  neg: { js: '-a', wgsl: '-a', glsl: '-a' },
+  abs: { js: 'Math.abs(a)', wgsl: 'abs(a)', glsl: 'abs(a)' },
+  sign: { js: 'Math.sign(a)', wgsl: 'sign(a)', glsl: 'sign_(a)' },
+  exp: { js: 'Math.exp(a)', wgsl: 'exp(a)', glsl: 'exp(a)' },
+  log: { js: 'Math.log(a)', wgsl: 'log(a)', glsl: 'log(a)' },
+  sqrt: { js: 'Math.sqrt(a)', wgsl: 'sqrt(a)', glsl: 'sqrt(a)' },
+  rsqrt: { js: '1 / Math.sqrt(a)', wgsl: 'inverseSqrt(a)', glsl: '1.0 / sqrt(a)' },
+  tanh: { js: 'Math.tanh(a)', wgsl: 'tanh_(a)', glsl: 'tanh_(a)' },
+  erf: { js: 'erf(a)', wgsl: 'erf_(a)', glsl: 'erf_(a)' },
+  floor: { js: 'Math.floor(a)', wgsl: 'floor(a)', glsl: 'floor(a)' },
   // GELU in BERT's exact form x·Φ(x), and the tanh approximation; with their derivatives for backward.
-  gelu: { js: '0.5 * a * (1 + erf(a * 0.7071067811865476))', wgsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))' },
+  gelu: {
+    js: '0.5 * a * (1 + erf(a * 0.7071067811865476))',
+    wgsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))',
+    glsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))',
+  },
   gelu_grad: {
     js: '0.5 * (1 + erf(a * 0.7071067811865476)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)',
     wgsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
+    glsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
   },
   gelu_tanh: {
     js: '0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
     wgsl: '0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
+    glsl: '0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
   },
   gelu_tanh_grad: {
     js: 'geluTanhGrad(a)',
     wgsl: 'gelu_tanh_grad_(a)',
+    glsl: 'gelu_tanh_grad_(a)',
   },
 } satisfies Record<string, PointwiseDef>;
 
 export const BINARY = {
-  add: { js: 'a + b', wgsl: 'a + b' },
-  sub: { js: 'a - b', wgsl: 'a - b' },
-  mul: { js: 'a * b', wgsl: 'a * b' },
-  div: { js: 'a / b', wgsl: 'a / b' },
-  pow: { js: 'Math.pow(a, b)', wgsl: 'pow_(a, b)' },
+  add: { js: 'a + b', wgsl: 'a + b', glsl: 'a + b' },
+  sub: { js: 'a - b', wgsl: 'a - b', glsl: 'a - b' },
+  mul: { js: 'a * b', wgsl: 'a * b', glsl: 'a * b' },
+  div: { js: 'a / b', wgsl: 'a / b', glsl: 'a / b' },
+  pow: { js: 'Math.pow(a, b)', wgsl: 'pow_(a, b)', glsl: 'pow_(a, b)' },
   // NaN propagates, as in torch.maximum / torch.minimum
-  maximum: { js: '(a !== a || a >= b ? a : b)', wgsl: 'max_(a, b)' },
-  minimum: { js: '(a !== a || a <= b ? a : b)', wgsl: 'min_(a, b)' },
-  eq: { js: '(a === b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a == b)' },
-  ne: { js: '(a !== b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a != b)' },
-  lt: { js: '(a < b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a < b)' },
-  le: { js: '(a <= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a <= b)' },
-  gt: { js: '(a > b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a > b)' },
-  ge: { js: '(a >= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a >= b)' },
+  maximum: { js: '(a !== a || a >= b ? a : b)', wgsl: 'max_(a, b)', glsl: 'max_(a, b)' },
+  minimum: { js: '(a !== a || a <= b ? a : b)', wgsl: 'min_(a, b)', glsl: 'min_(a, b)' },
+  eq: { js: '(a === b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a == b)', glsl: '(a == b ? 1.0 : 0.0)' },
+  ne: { js: '(a !== b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a != b)', glsl: '(a != b ? 1.0 : 0.0)' },
+  lt: { js: '(a < b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a < b)', glsl: '(a < b ? 1.0 : 0.0)' },
+  le: { js: '(a <= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a <= b)', glsl: '(a <= b ? 1.0 : 0.0)' },
+  gt: { js: '(a > b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a > b)', glsl: '(a > b ? 1.0 : 0.0)' },
+  ge: { js: '(a >= b ? 1 : 0)', wgsl: 'select(0.0, 1.0, a >= b)', glsl: '(a >= b ? 1.0 : 0.0)' },
 } satisfies Record<string, PointwiseDef>;
 
 export const TERNARY = {
-  where: { js: '(a !== 0 ? b : c)', wgsl: 'select(c, b, a != 0.0)' },
+  where: { js: '(a !== 0 ? b : c)', wgsl: 'select(c, b, a != 0.0)', glsl: '(a != 0.0 ? b : c)' },
 } satisfies Record<string, PointwiseDef>;
 
 export type UnaryOp = keyof typeof UNARY;

@@ -1,6 +1,6 @@
 /** Flag parsing shared by the commands (node:util parseArgs with typed, validated numbers). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { registeredBackends, setDefaultBackend } from '../backends/backend.ts';
+import { getBackend, registeredBackends, setDefaultBackend } from '../backends/backend.ts';
 import { ConfigError } from '../errors.ts';
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -29,9 +29,21 @@ export function choiceFlag<T extends string>(flags: Flags, name: string, choices
   return v as T;
 }
 
-/** --backend NAME among the registered backends (started before use); default cpu. */
+/** Backends whose device line has been printed (once per process, however many commands run). */
+const described = new Set<string>();
+
+/**
+ * --backend NAME among the registered backends (started before use); default cpu. A backend that can say
+ * which device it runs on (webgpu: vendor / architecture / API) says it once, on stderr, so that stdout
+ * keeps its JSON-last-line contract.
+ */
 export async function backendFlag(flags: Flags): Promise<string> {
   const name = choiceFlag(flags, 'backend', registeredBackends(), 'cpu');
   await setDefaultBackend(name);
+  const b = getBackend(name) as { describe?: () => string };
+  if (typeof b.describe === 'function' && !described.has(name)) {
+    described.add(name);
+    console.error(`${name}: ${b.describe()}`);
+  }
   return name;
 }

@@ -1,7 +1,8 @@
 /**
- * BERT-style tokenization from a Hugging Face `tokenizer.json`.
+ * Tokenization from a Hugging Face `tokenizer.json`: BERT's (WordPiece) and DeBERTa-v3's (Unigram with a
+ * Metaspace pre-tokenizer); both templates are `[CLS] a [SEP] b [SEP]`, read from the post-processor.
  *
- * Normalisation, pre-tokenization and WordPiece come from `@huggingface/tokenizers` (a JS port of HF
+ * Normalisation, pre-tokenization and the model come from `@huggingface/tokenizers` (a JS port of HF
  * tokenizers). That library has no truncation and treats an empty second text as "no pair", so the
  * special-token template and truncation are done here, following the Rust crate that BertTokenizerFast
  * wraps (`tokenizers/src/utils/truncation.rs`, `TokenizerImpl::post_process`).
@@ -137,7 +138,10 @@ export class TextTokenizer {
     for (const id of this.tok.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
     const need = (what: string, configKey: string, fallback: string): number => {
-      const name = typeof config[configKey] === 'string' ? (config[configKey] as string) : fallback;
+      // older tokenizer_config.json files (DeBERTa-v3's among them) store special tokens as AddedToken objects
+      const entry = config[configKey] as string | { content?: unknown } | undefined;
+      const content = typeof entry === 'object' && entry !== null ? entry.content : entry;
+      const name = typeof content === 'string' ? content : fallback;
       const id = this.tok.token_to_id(name);
       if (id === undefined) throw new ConfigError(`tokenizer: ${what} token ${name} is not in the vocabulary`);
       return id;

@@ -7,6 +7,9 @@ import { ConfigError } from '../errors.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { BertForSequenceClassification, parseBertConfig, type ClassifierOutput, type EncoderInputs, type ModelOptions } from './bert.ts';
 import type { Json } from './config.ts';
+import { parseDebertaV2Config } from './deberta-config.ts';
+import { loadDebertaV2ForSequenceClassification } from './deberta-pretrained.ts';
+import { DebertaV2ForSequenceClassification } from './deberta.ts';
 import type { Module } from './module.ts';
 import { loadBertForSequenceClassification, readConfig, type LoadedModel } from './pretrained.ts';
 
@@ -49,4 +52,9 @@ export function loadSequenceClassifier(dir: string, o: ModelOptions & { numLabel
 registerFamily('bert', {
   create: (json, file, o) => new BertForSequenceClassification(parseBertConfig(json, file), o),
   load: (dir, o) => loadBertForSequenceClassification(dir, o),
+});
+
+registerFamily('deberta-v2', {
+  create: (json, file, o) => new DebertaV2ForSequenceClassification(parseDebertaV2Config(json, file), o),
+  load: (dir, o) => loadDebertaV2ForSequenceClassification(dir, o),
 });

@@ -105,8 +105,7 @@ export abstract class Module {
     for (const [name, value] of source) {
       const p = own.get(name);
       if (!p) continue;
-      const data = value instanceof Tensor ? value.dataSync() : value.data;
-      p._replaceWith(tensor(data, { shape: p.shape, dtype: p.dtype, backend: p.backend }));
+      p._replaceWith(value instanceof Tensor ? copyFor(p, value) : tensor(value.data, { shape: p.shape, dtype: p.dtype, backend: p.backend }));
       loaded.push(name);
     }
     return { loaded, missing, ignored: unexpected };
@@ -133,6 +132,16 @@ export abstract class Module {
   countParameters(trainableOnly = false): number {
     return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((s, p) => s + p.size, 0);
   }
+}
+
+/**
+ * A copy of `value` in `p`'s dtype on `p`'s backend. On the same backend it stays on the device (a GPU
+ * backend has no synchronous read); from another backend it goes through the host, which needs a source
+ * that reads synchronously (the CPU).
+ */
+function copyFor(p: Tensor, value: Tensor): Tensor {
+  if (value.backend === p.backend) return Tensor.fromStorage(p.backend, p.backend.copy(value.view('loadStateDict'), p.dtype), p.shape);
+  return tensor(value.dataSync(), { shape: p.shape, dtype: p.dtype, backend: p.backend });
 }
 
 export interface InitOptions {

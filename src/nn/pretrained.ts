@@ -40,7 +40,8 @@ export function readConfig(dir: string): Json {
   return readJsonFile(join(dir, 'config.json'));
 }
 
-function weightsFile(dir: string): SafetensorsFile {
+/** model.safetensors of a checkpoint directory, with a hint when only a pickle checkpoint is there. */
+export function weightsFile(dir: string): SafetensorsFile {
   const path = join(dir, 'model.safetensors');
   if (!existsSync(path)) {
     const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';

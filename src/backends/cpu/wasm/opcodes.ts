@@ -1,0 +1,42 @@
+/** Opcode numbers used by the kernels (scalar ones are single bytes; SIMD ones follow the 0xFD prefix). */
+
+export const I32 = {
+  load: 0x28, store: 0x36, eqz: 0x45, eq: 0x46, ne: 0x47, lt_s: 0x48, lt_u: 0x49, gt_s: 0x4a, gt_u: 0x4b,
+  le_s: 0x4c, le_u: 0x4d, ge_s: 0x4e, ge_u: 0x4f, add: 0x6a, sub: 0x6b, mul: 0x6c, div_s: 0x6d, div_u: 0x6e,
+  rem_s: 0x6f, rem_u: 0x70, and: 0x71, or: 0x72, xor: 0x73, shl: 0x74, shr_s: 0x75, shr_u: 0x76,
+  select: 0x1b, drop: 0x1a,
+} as const;
+
+export const F32 = {
+  load: 0x2a, store: 0x38, eq: 0x5b, ne: 0x5c, lt: 0x5d, gt: 0x5e, le: 0x5f, ge: 0x60, abs: 0x8b, neg: 0x8c,
+  sqrt: 0x91, add: 0x92, sub: 0x93, mul: 0x94, div: 0x95, min: 0x96, max: 0x97, demote_f64: 0xb6,
+} as const;
+
+export const F64 = {
+  load: 0x2b, store: 0x39, lt: 0x63, gt: 0x64, sqrt: 0x9f, add: 0xa0, sub: 0xa1, mul: 0xa2, div: 0xa3,
+  convert_i32_s: 0xb7, promote_f32: 0xbb,
+} as const;
+
+/** SIMD opcodes (after 0xFD). */
+export const V = {
+  load: 0x00, load32_splat: 0x09, store: 0x0b, const: 0x0c, shuffle: 0x0d,
+  i32x4_splat: 0x11, f32x4_splat: 0x13, f64x2_splat: 0x14,
+  f32x4_extract_lane: 0x1f, f32x4_replace_lane: 0x20, f64x2_extract_lane: 0x21,
+  i32x4_eq: 0x37, i32x4_lt_s: 0x39, i32x4_gt_s: 0x3b,
+  f32x4_eq: 0x41, f32x4_ne: 0x42, f32x4_lt: 0x43, f32x4_gt: 0x44, f32x4_le: 0x45, f32x4_ge: 0x46,
+  not: 0x4d, and: 0x4e, andnot: 0x4f, or: 0x50, xor: 0x51, bitselect: 0x52, any_true: 0x53,
+  load32_lane: 0x56, store32_lane: 0x5a,
+  f32x4_demote_f64x2_zero: 0x5e, f64x2_promote_low_f32x4: 0x5f,
+  f32x4_floor: 0x68, f32x4_nearest: 0x6a,
+  i32x4_all_true: 0xa3, i32x4_shl: 0xab, i32x4_shr_s: 0xac, i32x4_shr_u: 0xad, i32x4_add: 0xae, i32x4_sub: 0xb1,
+  f32x4_abs: 0xe0, f32x4_neg: 0xe1, f32x4_sqrt: 0xe3, f32x4_add: 0xe4, f32x4_sub: 0xe5, f32x4_mul: 0xe6,
+  f32x4_div: 0xe7, f32x4_min: 0xe8, f32x4_max: 0xe9,
+  f64x2_add: 0xf0, f64x2_sub: 0xf1, f64x2_mul: 0xf2, f64x2_div: 0xf3,
+  i32x4_trunc_sat_f32x4_s: 0xf8, f32x4_convert_i32x4_s: 0xfa,
+  f32x4_relaxed_madd: 0x105,
+} as const;
+
+/** Byte lanes for i8x16.shuffle picking 32-bit lanes `l` (0–3 from the first operand, 4–7 the second). */
+export function lanes32(...l: number[]): number[] {
+  return l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+}

@@ -1,0 +1,191 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU backend: storage is pooled GPU buffers, every kernel a WGSL compute shader generated for its
+ * op, dtypes and rank (pointwise ones from the same declarations as the CPU's, ../pointwise.ts). Commands
+ * are batched and submitted together; only `read` waits for the device, so there is no `readSync`.
+ * float32 and int32 only: WebGPU has no float64. Sums accumulate in float32 (the CPU uses float64), and
+ * pointwise ops on int32 compute in float32 (exact up to 2^24; copies move the bits). Gather and
+ * scatter-add clamp out-of-range indices, which the CPU rejects on the host.
+ *
+ * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
+ * browser) is opened by `initBackend('webgpu')` or `createWebGPUBackend()`.
+ */
+import { registerBackend, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
+import type { DType, TypedArray } from '../../tensor/dtype.ts';
+import { GpuContext } from './context.ts';
+import { describeAdapter, openDevice, type AdapterDescription, type OpenedDevice } from './device.ts';
+import { Kernels, type KernelPolicy } from './kernels.ts';
+import type { PoolStats } from './pool.ts';
+import type { MatmulTiling } from './shaders-matmul.ts';
+
+export interface WebGPUBackendOptions {
+  /** the GPU to use; default: `navigator.gpu` in a browser, Dawn in Node */
+  gpu?: GPU;
+  /** matmul kernel: 'auto' picks the tiled one for products big enough to fill its tiles */
+  matmul?: KernelPolicy['matmul'];
+  /** workgroup-memory combines for long rows and reductions (default on) */
+  workgroupReductions?: boolean;
+  /** commands recorded before a submit is forced (default 256) */
+  maxCommandsPerSubmit?: number;
+  /** freed buffers kept for reuse, in bytes (default 1 GiB) */
+  maxPooledBytes?: number;
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu';
+  readonly adapter: AdapterDescription;
+  private readonly ctx: GpuContext;
+  private readonly kernels: Kernels;
+
+  constructor(opened: OpenedDevice, opts: WebGPUBackendOptions = {}) {
+    this.adapter = opened.adapter;
+    this.ctx = new GpuContext(opened, {
+      maxCommandsPerSubmit: opts.maxCommandsPerSubmit ?? 256,
+      maxPooledBytes: opts.maxPooledBytes ?? 2 ** 30,
+    });
+    this.kernels = new Kernels(this.ctx, {
+      matmul: opts.matmul ?? 'auto',
+      workgroupReductions: opts.workgroupReductions ?? true,
+      ...chooseTilings(opened.limits),
+    });
+  }
+
+  /** Where the kernels run, for logs: vendor / architecture / device (API, feature level). */
+  describe(): string {
+    return describeAdapter(this.adapter);
+  }
+
+  alloc(dtype: DType, length: number): Storage {
+    return this.ctx.allocZeroed(dtype, length);
+  }
+
+  free(storage: Storage): void {
+    this.ctx.free(storage);
+  }
+
+  write(storage: Storage, data: TypedArray, offset = 0): void {
+    this.ctx.write(storage, data, offset);
+  }
+
+  read(storage: Storage): Promise<TypedArray> {
+    return this.ctx.read(storage);
+  }
+
+  liveBuffers(): number {
+    return this.ctx.liveStorages;
+  }
+
+  unary(op: UnaryOp, x: View, outDtype: DType): Storage {
+    return this.kernels.pointwise(UNARY[op].wgsl, [x], outDtype);
+  }
+
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage {
+    return this.kernels.pointwise(BINARY[op].wgsl, [a, b], outDtype);
+  }
+
+  ternary(op: TernaryOp, a: View, b: View, c: View, outDtype: DType): Storage {
+    return this.kernels.pointwise(TERNARY[op].wgsl, [a, b, c], outDtype);
+  }
+
+  copy(x: View, outDtype: DType): Storage {
+    return this.kernels.copy(x, outDtype);
+  }
+
+  assign(dst: View, src: View): void {
+    this.kernels.assign(dst, src);
+  }
+
+  reduce(op: ReduceOp, x: View, axes: readonly number[]): Storage {
+    return this.kernels.reduce(op, x, axes);
+  }
+
+  matmul(a: View, b: View): Storage {
+    return this.kernels.matmul(a, b);
+  }
+
+  gather(x: View, axis: number, index: View): Storage {
+    return this.kernels.gather(x, axis, index);
+  }
+
+  scatterAdd(shape: readonly number[], dtype: DType, axis: number, index: View, src: View): Storage {
+    return this.kernels.scatterAdd(shape, dtype, axis, index, src);
+  }
+
+  softmax(x: View, log: boolean): Storage {
+    return this.kernels.softmax(x, log);
+  }
+
+  layerNorm(x: View, weight: View, bias: View, eps: number): LayerNormResult {
+    return this.kernels.layerNorm(x, weight, bias, eps);
+  }
+
+  random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage {
+    return this.kernels.random(kind, dtype, length, seed, offset);
+  }
+
+  /** Submit the recorded commands now instead of at the end of the current task. */
+  flush(): void {
+    this.ctx.queue.flush();
+  }
+
+  /** Resolve when every command recorded so far has run on the device. */
+  idle(): Promise<void> {
+    return this.ctx.idle();
+  }
+
+  poolStats(): PoolStats {
+    return this.ctx.poolStats();
+  }
+
+  /** Distinct compute pipelines compiled so far. */
+  get pipelineCount(): number {
+    return this.ctx.pipelines.size;
+  }
+
+  /** Command buffers submitted so far. */
+  get submitCount(): number {
+    return this.ctx.queue.submitCount;
+  }
+
+  /** Keep a device error to raise at the next read (errors arrive asynchronously, between calls). */
+  recordDeviceError(message: string): void {
+    this.ctx.queue.recordFailure(message);
+  }
+
+  /** Release the device (pooled buffers included); the backend is unusable afterwards. */
+  destroy(): void {
+    this.ctx.destroy();
+  }
+}
+
+/**
+ * Matmul tiles: 64×64 outputs with 4×4 per invocation where 256 invocations fit (else 32×32 with 64), and
+ * for products of at least 512×512 a 128×128 tile with 8×8 per invocation, which halves the loads per
+ * multiply-add again at the price of 64 accumulators per invocation. Both need 8 KiB of workgroup memory.
+ */
+function chooseTilings(l: OpenedDevice['limits']): { tiling: MatmulTiling; largeTiling: MatmulTiling | null } {
+  const fits256 = l.maxInvocationsPerWorkgroup >= 256 && l.maxWorkgroupSizeX >= 16 && l.maxWorkgroupSizeY >= 16 && l.maxWorkgroupStorageBytes >= 8192;
+  if (!fits256) return { tiling: { wx: 8, wy: 8, tm: 4, tn: 4, bk: 16 }, largeTiling: null };
+  return { tiling: { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 }, largeTiling: { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 } };
+}
+
+/** Open a device (see WebGPUBackendOptions.gpu) and build a backend on it. */
+export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  // device errors arrive asynchronously; they are kept until the backend exists to report them
+  let backend: WebGPUBackend | null = null;
+  const early: string[] = [];
+  const onError = (message: string) => {
+    if (backend) backend.recordDeviceError(message);
+    else early.push(message);
+  };
+  const browserGpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  const opened = browserGpu
+    ? await openDevice(browserGpu, { api: opts.gpu ? 'given GPU' : 'browser', onError })
+    : await (await import('./dawn-node.ts')).openDawnDevice(onError);
+  backend = new WebGPUBackend(opened, opts);
+  for (const m of early) onError(m);
+  return backend;
+}
+
+registerBackend('webgpu', () => createWebGPUBackend());

@@ -1,0 +1,225 @@
+/**
+ * Host side of every kernel: shapes and strides are coalesced, packed into the parameter block, the
+ * variant is chosen for the sizes and the device, and the dispatch is recorded. Nothing here waits for
+ * the GPU; results stay on the device until someone reads them.
+ */
+import { BackendError } from '../../errors.ts';
+import type { DType } from '../../tensor/dtype.ts';
+import { contiguousLayout, contiguousStrides, isContiguous, sizeOf, type Layout } from '../../tensor/layout.ts';
+import type { LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
+import type { GpuContext, GpuStorage } from './context.ts';
+import { coalesce, coalesceWithOutput, Params } from './layouts.ts';
+import { generatedKernel } from './pipelines.ts';
+import { FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKernel } from './shaders-elementwise.ts';
+import { matmulSimpleKernel, matmulTiledKernel, tileM, tileN, type MatmulTiling } from './shaders-matmul.ts';
+import { layerNormKernel, reduceKernel, scatterAddKernel, softmaxKernel } from './shaders-reduce.ts';
+
+export interface KernelPolicy {
+  /** 'auto': the tiled kernel where the product is big enough to fill its tiles */
+  matmul: 'auto' | 'tiled' | 'simple';
+  /** workgroup-memory combines for long rows and long reductions */
+  workgroupReductions: boolean;
+  tiling: MatmulTiling;
+  /** a bigger tile for big products (more reuse per loaded value), where the device fits it */
+  largeTiling: MatmulTiling | null;
+}
+
+/** The largest power of two ≤ n. */
+const pow2Floor = (n: number): number => 2 ** Math.floor(Math.log2(Math.max(1, n)));
+
+export class Kernels {
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly policy: KernelPolicy,
+  ) {}
+
+  /** out = expr(views) over views[0]'s shape, contiguous. */
+  pointwise(expr: string, views: readonly View[], outDtype: DType): GpuStorage {
+    const shape = views[0].layout.shape;
+    const n = sizeOf(shape);
+    const out = this.ctx.allocRaw(outDtype, n);
+    if (n === 0) return out;
+    const inputs = views.map((v) => this.ctx.own(v.storage));
+    const c = coalesceWithOutput(shape, views.map((v) => v.layout.strides));
+    const params = new Params();
+    params.push(n, ...c.shape);
+    views.forEach((v, j) => params.push(...c.strides[j], v.layout.offset));
+    const dtypes = inputs.map((s) => s.dtype);
+    const kernel = generatedKernel(`pointwise ${expr} ${dtypes} ${outDtype} ${c.shape.length}`, () =>
+      pointwiseKernel({ expr, inputs: dtypes, out: outDtype, rank: c.shape.length, stridedOut: false }));
+    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP));
+    return out;
+  }
+
+  copy(x: View, outDtype: DType): GpuStorage {
+    const src = this.ctx.own(x.storage);
+    const n = sizeOf(x.layout.shape);
+    if (src.dtype === outDtype && isContiguous(x.layout) && n > 0) {
+      const out = this.ctx.allocRaw(outDtype, n);
+      this.ctx.copyBytes(src, x.layout.offset, out, 0, n);
+      return out;
+    }
+    return this.pointwise('a', [x], outDtype);
+  }
+
+  assign(dst: View, src: View): void {
+    const shape = dst.layout.shape;
+    const n = sizeOf(shape);
+    if (n === 0) return;
+    const target = this.ctx.own(dst.storage);
+    // reading and writing one buffer in one dispatch would race: go through a copy
+    const aliased = src.storage === dst.storage;
+    const from: View = aliased ? { storage: this.copy(src, src.storage.dtype), layout: contiguousLayout(shape) } : src;
+    const c = coalesce(shape, [from.layout.strides, dst.layout.strides]);
+    const params = new Params();
+    params.push(n, ...c.shape, ...c.strides[0], from.layout.offset, ...c.strides[1], dst.layout.offset);
+    const source = this.ctx.own(from.storage);
+    const kernel = generatedKernel(`assign ${source.dtype} ${target.dtype} ${c.shape.length}`, () =>
+      pointwiseKernel({ expr: 'a', inputs: [source.dtype], out: target.dtype, rank: c.shape.length, stridedOut: true }));
+    this.ctx.launch(kernel, [source, target], params, this.ctx.flatGrid(n, FLAT_WORKGROUP));
+    if (aliased) this.ctx.free(from.storage);
+  }
+
+  reduce(op: ReduceOp, x: View, axes: readonly number[]): GpuStorage {
+    const { shape, strides, offset } = x.layout;
+    const kept = shape.map((_, d) => d).filter((d) => !axes.includes(d));
+    const keptShape = kept.map((d) => shape[d]);
+    const redShape = axes.map((d) => shape[d]);
+    const outputs = sizeOf(keptShape);
+    const src = this.ctx.own(x.storage);
+    const out = this.ctx.allocRaw(src.dtype, outputs);
+    if (outputs === 0) return out;
+    const k = coalesce(keptShape, [kept.map((d) => strides[d]), contiguousStrides(keptShape)]);
+    const r = coalesce(redShape, [axes.map((d) => strides[d])]);
+    const group = sizeOf(redShape);
+    const threads = this.policy.workgroupReductions && group >= 1024 && outputs <= 2048 ? this.workgroupThreads(256) : 1;
+    const params = new Params();
+    params.push(outputs, ...k.shape, ...k.strides[0], ...r.shape, ...r.strides[0], offset, group);
+    const spec = { op, dtype: src.dtype, keptRank: k.shape.length, reducedRank: r.shape.length, threads };
+    const kernel = generatedKernel(`reduce ${Object.values(spec)}`, () => reduceKernel(spec));
+    this.ctx.launch(kernel, [src, out], params, threads === 1 ? this.ctx.flatGrid(outputs, FLAT_WORKGROUP) : this.ctx.flatGrid(outputs, 1));
+    return out;
+  }
+
+  matmul(a: View, b: View): GpuStorage {
+    const la = a.layout, lb = b.layout;
+    const nd = la.shape.length;
+    const m = la.shape[nd - 2], k = la.shape[nd - 1], n = lb.shape[nd - 1];
+    const batchShape = la.shape.slice(0, nd - 2);
+    const batch = sizeOf(batchShape);
+    const out = this.ctx.allocRaw('float32', batch * m * n);
+    if (batch * m * n === 0) return out;
+    const outBatchStrides = contiguousStrides(batchShape).map((s) => s * m * n);
+    const c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), outBatchStrides]);
+    const params = new Params();
+    params.push(batch * m * n, m, n, k, la.strides[nd - 2], la.strides[nd - 1], lb.strides[nd - 2], lb.strides[nd - 1], la.offset, lb.offset, batch);
+    params.push(...c.shape, ...c.strides[0], ...c.strides[1]);
+    const inputs = [this.ctx.own(a.storage), this.ctx.own(b.storage), out];
+    const large = this.policy.largeTiling;
+    const t = large && m >= 512 && n >= 512 ? large : this.policy.tiling;
+    const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
+    const fits = tiles.every((g) => g <= this.ctx.limits.maxWorkgroupsPerDimension);
+    const worthIt = m * n >= 1024 && k >= 8;
+    const tiled = fits && (this.policy.matmul === 'tiled' || (this.policy.matmul === 'auto' && worthIt));
+    const rb = c.shape.length;
+    if (tiled) this.ctx.launch(generatedKernel(`matmul tiled ${rb} ${Object.values(t)}`, () => matmulTiledKernel(rb, t)), inputs, params, tiles);
+    else this.ctx.launch(generatedKernel(`matmul ${rb}`, () => matmulSimpleKernel(rb)), inputs, params, this.ctx.flatGrid(batch * m * n, FLAT_WORKGROUP));
+    return out;
+  }
+
+  gather(x: View, axis: number, index: View): GpuStorage {
+    const shape = index.layout.shape;
+    const n = sizeOf(shape);
+    const src = this.ctx.own(x.storage);
+    const out = this.ctx.allocRaw(src.dtype, n);
+    if (n === 0) return out;
+    const xStrides = x.layout.strides.map((s, d) => (d === axis ? 0 : s));
+    const c = coalesceWithOutput(shape, [index.layout.strides, xStrides]);
+    const params = new Params();
+    params.push(n, x.layout.shape[axis], x.layout.strides[axis], ...c.shape, ...c.strides[0], index.layout.offset, ...c.strides[1], x.layout.offset);
+    const kernel = generatedKernel(`gather ${src.dtype} ${c.shape.length}`, () => gatherKernel(src.dtype, c.shape.length));
+    this.ctx.launch(kernel, [src, this.ctx.own(index.storage), out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP));
+    return out;
+  }
+
+  scatterAdd(shape: readonly number[], dtype: DType, axis: number, index: View, src: View): GpuStorage {
+    const out = this.ctx.allocZeroed(dtype, sizeOf(shape));
+    const is = index.layout.shape;
+    const lines = sizeOf(is.filter((_, d) => d !== axis));
+    if (lines === 0 || is[axis] === 0) return out;
+    const others = (v: readonly number[]) => v.filter((_, d) => d !== axis);
+    const outStrides = contiguousStrides(shape);
+    const c = coalesce(others(is), [others(index.layout.strides), others(src.layout.strides), others(outStrides)]);
+    const params = new Params();
+    params.push(lines, is[axis], shape[axis], index.layout.strides[axis], src.layout.strides[axis], outStrides[axis]);
+    params.push(...c.shape, ...c.strides[0], index.layout.offset, ...c.strides[1], src.layout.offset, ...c.strides[2]);
+    const inputs = [this.ctx.own(index.storage), this.ctx.own(src.storage), out];
+    const kernel = generatedKernel(`scatterAdd ${dtype} ${c.shape.length}`, () => scatterAddKernel(dtype, c.shape.length));
+    this.ctx.launch(kernel, inputs, params, this.ctx.flatGrid(lines, FLAT_WORKGROUP));
+    return out;
+  }
+
+  softmax(x: View, log: boolean): GpuStorage {
+    const [rows, cols] = x.layout.shape;
+    const { view, temp } = this.contiguousRows(x);
+    const out = this.ctx.allocRaw('float32', rows * cols);
+    if (rows * cols > 0) {
+      const threads = this.rowThreads(cols);
+      const params = new Params();
+      params.push(rows, cols, view.layout.offset);
+      const kernel = generatedKernel(`softmax ${log} ${threads}`, () => softmaxKernel(log, threads));
+      this.ctx.launch(kernel, [this.ctx.own(view.storage), out], params, this.rowGrid(rows, threads));
+    }
+    if (temp) this.ctx.free(temp);
+    return out;
+  }
+
+  layerNorm(x: View, weight: View, bias: View, eps: number): LayerNormResult {
+    const [rows, cols] = x.layout.shape;
+    const { view, temp } = this.contiguousRows(x);
+    const y = this.ctx.allocRaw('float32', rows * cols);
+    const mean = this.ctx.allocRaw('float32', rows);
+    const rstd = this.ctx.allocRaw('float32', rows);
+    if (rows > 0) {
+      const threads = this.rowThreads(cols);
+      const params = new Params();
+      params.push(rows, cols, view.layout.offset, weight.layout.strides[0] ?? 0, weight.layout.offset, bias.layout.strides[0] ?? 0, bias.layout.offset);
+      params.pushFloat(eps);
+      const storages = [this.ctx.own(view.storage), this.ctx.own(weight.storage), this.ctx.own(bias.storage), y, mean, rstd];
+      this.ctx.launch(generatedKernel(`layerNorm ${threads}`, () => layerNormKernel(threads)), storages, params, this.rowGrid(rows, threads));
+    }
+    if (temp) this.ctx.free(temp);
+    return { y, mean, rstd };
+  }
+
+  random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): GpuStorage {
+    if (dtype === 'int32') throw new BackendError('webgpu: random numbers are float, not int32');
+    const out = this.ctx.allocRaw(dtype, length);
+    if (length === 0) return out;
+    const blocks = Math.ceil(length / 4);
+    const params = new Params();
+    params.push(blocks, length, seed >>> 0, Math.floor(seed / 4294967296) >>> 0, offset >>> 0, Math.floor(offset / 4294967296) >>> 0);
+    this.ctx.launch(generatedKernel(`random ${kind}`, () => randomKernel(kind)), [out], params, this.ctx.flatGrid(blocks, FLAT_WORKGROUP));
+    return out;
+  }
+
+  /** Row kernels read rows at `offset + row·cols`; anything else is copied into that form first. */
+  private contiguousRows(x: View): { view: View; temp: GpuStorage | null } {
+    if (isContiguous(x.layout)) return { view: x, temp: null };
+    const temp = this.copy(x, x.storage.dtype);
+    return { view: { storage: temp, layout: contiguousLayout(x.layout.shape) as Layout }, temp };
+  }
+
+  private rowThreads(cols: number): number {
+    if (!this.policy.workgroupReductions || cols < 64) return 1;
+    return this.workgroupThreads(cols >= 1024 ? 256 : 64);
+  }
+
+  private workgroupThreads(wanted: number): number {
+    return Math.min(wanted, pow2Floor(Math.min(this.ctx.limits.maxInvocationsPerWorkgroup, this.ctx.limits.maxWorkgroupSizeX)));
+  }
+
+  private rowGrid(rows: number, threads: number): [number, number, number] {
+    return threads === 1 ? this.ctx.flatGrid(rows, FLAT_WORKGROUP) : this.ctx.flatGrid(rows, 1);
+  }
+}

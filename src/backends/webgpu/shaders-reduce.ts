@@ -1,0 +1,208 @@
+/**
+ * Shaders that combine many inputs per output: reductions over arbitrary axes, row softmax / log-softmax,
+ * layer norm, and scatter-add.
+ *
+ * A reduction runs either one invocation per output (many outputs, short groups) or one workgroup per
+ * output with a tree combine in workgroup memory (few outputs, long groups). Both orders are fixed, so
+ * results are reproducible run to run. Scatter-add needs no float atomics (WGSL has none): one invocation
+ * owns one line along the scattered axis and adds its sources in index order, which is also the CPU's
+ * order, so float32 results match the CPU's bit for bit.
+ */
+import type { DType } from '../../tensor/dtype.ts';
+import type { ReduceOp } from '../backend.ts';
+import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
+import type { Kernel } from './pipelines.ts';
+import { flatEntry, helpersFor, paramsBlock, stridedOffsets, wgslType } from './wgsl.ts';
+
+/**
+ * A function `name(v, lid)` that combines `v` over the workgroup's `threads` invocations and returns the
+ * result to all of them (uniformly, so callers may branch on it). With one thread it is the identity.
+ * Call each such function once per invocation: its workgroup array is not reused. Reusing one array for
+ * two combines in a row is race-free with the barriers in place, yet on Mesa 22's llvmpipe every 8-lane
+ * chunk but the first then read the second combine's partial sums as the first one's result.
+ */
+function workgroupCombine(name: string, type: string, threads: number, combine: (x: string, y: string) => string): string {
+  if (threads === 1) return `fn ${name}(v: ${type}, lid: u32) -> ${type} { return v; }`;
+  const buf = `${name}buf`;
+  return `var<workgroup> ${buf}: array<${type}, ${threads}>;
+fn ${name}(v: ${type}, lid: u32) -> ${type} {
+  ${buf}[lid] = v;
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { ${buf}[lid] = ${combine(`${buf}[lid]`, `${buf}[lid + s]`)}; }
+    workgroupBarrier();
+  }
+  return workgroupUniformLoad(&${buf}[0]);
+}`;
+}
+
+/** Entry point giving `row` and `lid`: one invocation per row, or one workgroup of `threads` per row. */
+function rowEntry(threads: number, body: string): string {
+  if (threads === 1) return flatEntry(FLAT_WORKGROUP, `  let row = i;\n  let lid = 0u;\n${body}`);
+  return `@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p(0u)) { return; }
+  let lid = lid3.x;
+${body}
+}`;
+}
+
+function combineFor(op: ReduceOp, dtype: DType): (x: string, y: string) => string {
+  if (op === 'sum') return (x, y) => `${x} + ${y}`;
+  if (dtype === 'int32') return (x, y) => `${op}(${x}, ${y})`;
+  return (x, y) => `${op}_(${x}, ${y})`;
+}
+
+function initFor(op: ReduceOp, dtype: DType): string {
+  if (dtype === 'int32') return op === 'sum' ? '0i' : op === 'max' ? 'i32(-2147483647 - 1)' : '2147483647i';
+  return op === 'sum' ? '0.0' : op === 'max' ? '-inf_()' : 'inf_()';
+}
+
+export interface ReduceSpec {
+  op: ReduceOp;
+  dtype: DType;
+  keptRank: number;
+  reducedRank: number;
+  /** invocations per output: 1, or a power of two for the workgroup variant */
+  threads: number;
+}
+
+/**
+ * Parameters: [outputs, kept shape[kr], kept strides[kr], reduced shape[rr], reduced strides[rr], offset,
+ * group size]. Outputs are contiguous in the kept dims' row-major order.
+ */
+export function reduceKernel(s: ReduceSpec): Kernel {
+  const keptShapeAt = 1, keptStridesAt = 1 + s.keptRank, redShapeAt = keptStridesAt + s.keptRank;
+  const redStridesAt = redShapeAt + s.reducedRank, offsetAt = redStridesAt + s.reducedRank, groupAt = offsetAt + 1;
+  const type = wgslType(s.dtype);
+  const combine = combineFor(s.op, s.dtype);
+  const base = stridedOffsets(s.keptRank, keptShapeAt, [{ name: 'ob', stridesAt: keptStridesAt, offsetAt }], 'row');
+  let loop: string;
+  if (s.threads === 1) {
+    // nested loops over the reduced dims: no division per element
+    const open: string[] = [];
+    let at = 'ob';
+    for (let d = 0; d < s.reducedRank; d++) {
+      open.push(`for (var j${d} = 0u; j${d} < p(${redShapeAt + d}u); j${d}++) { let q${d} = ${at} + j${d} * p(${redStridesAt + d}u);`);
+      at = `q${d}`;
+    }
+    loop = `  ${open.join('\n  ')}\n    acc = ${combine('acc', `X[${at}]`)};\n  ${'}'.repeat(s.reducedRank)}`;
+  } else {
+    const unravel = stridedOffsets(s.reducedRank, redShapeAt, [{ name: 'q', stridesAt: redStridesAt, offsetAt: null }], 'j');
+    loop = `  for (var j = lid; j < p(${groupAt}u); j += ${s.threads}u) {
+${unravel}
+    acc = ${combine('acc', 'X[ob + q]')};
+  }`;
+  }
+  const body = `${base}
+  var acc: ${type} = ${initFor(s.op, s.dtype)};
+${loop}
+  acc = combine_(acc, lid);
+  if (lid == 0u) { Y[row] = acc; }`;
+  const source = `@group(0) @binding(0) var<storage, read> X: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> Y: array<${type}>;
+${paramsBlock(2, groupAt + 1)}
+${helpersFor(body + combine('a', 'b'))}
+${workgroupCombine('combine_', type, s.threads, combine)}
+${rowEntry(s.threads, body)}`;
+  return { label: `reduce ${s.op}`, source, bindings: ['read', 'write', 'uniform'] };
+}
+
+/**
+ * Row softmax / log-softmax of a contiguous [rows, cols] input. Parameters: [rows, cols, offset]. The max
+ * skips +inf and NaN (as the CPU's `v > max && v !== Infinity`); a row without a finite entry gives
+ * zeros (softmax) or -inf (log-softmax).
+ */
+export function softmaxKernel(log: boolean, threads: number): Kernel {
+  const write = log
+    ? `  let ls = log(s);
+  for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = X[base + j] - m - ls; }`
+    : `  for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = exp_shifted_(X[base + j] - m) / s; }`;
+  const body = `  let cols = p(1u);
+  let base = p(2u) + row * cols;
+  let ob = row * cols;
+  let INF = inf_();
+  var m = -INF;
+  for (var j = lid; j < cols; j += ${threads}u) {
+    let v = X[base + j];
+    if (v > m && v != INF) { m = v; }
+  }
+  m = max_row_(m, lid);
+  if (m == -INF) {
+    for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = ${log ? '-INF' : '0.0'}; }
+    return;
+  }
+  var s = 0.0;
+  for (var j = lid; j < cols; j += ${threads}u) { s += exp_shifted_(X[base + j] - m); }
+  s = sum_row_(s, lid);
+${write}`;
+  const source = `@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+${paramsBlock(2, 3)}
+${helpersFor(body)}
+${workgroupCombine('max_row_', 'f32', threads, (x, y) => `max(${x}, ${y})`)}
+${workgroupCombine('sum_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
+${rowEntry(threads, body)}`;
+  return { label: log ? 'logSoftmax' : 'softmax', source, bindings: ['read', 'write', 'uniform'] };
+}
+
+/**
+ * Layer norm over the rows of a contiguous [rows, cols] input, two passes (mean, then the squared
+ * deviations) as the CPU does. Parameters: [rows, cols, x offset, w stride, w offset, b stride, b offset,
+ * eps bits].
+ */
+export function layerNormKernel(threads: number): Kernel {
+  const body = `  let cols = p(1u);
+  let base = p(2u) + row * cols;
+  let ob = row * cols;
+  var s = 0.0;
+  for (var j = lid; j < cols; j += ${threads}u) { s += X[base + j]; }
+  let mu = sum_row_(s, lid) / f32(cols);
+  var v = 0.0;
+  for (var j = lid; j < cols; j += ${threads}u) { let d = X[base + j] - mu; v += d * d; }
+  let rs = 1.0 / sqrt(sumsq_row_(v, lid) / f32(cols) + bitcast<f32>(p(7u)));
+  if (lid == 0u) { MEAN[row] = mu; RSTD[row] = rs; }
+  for (var j = lid; j < cols; j += ${threads}u) {
+    Y[ob + j] = (X[base + j] - mu) * rs * W[p(4u) + j * p(3u)] + B[p(6u) + j * p(5u)];
+  }`;
+  const source = `@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> W: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> MEAN: array<f32>;
+@group(0) @binding(5) var<storage, read_write> RSTD: array<f32>;
+${paramsBlock(6, 8)}
+${workgroupCombine('sum_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
+${workgroupCombine('sumsq_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
+${rowEntry(threads, body)}`;
+  return { label: 'layerNorm', source, bindings: ['read', 'read', 'read', 'write', 'write', 'write', 'uniform'] };
+}
+
+/**
+ * scatter-add, one invocation per line (all coordinates but the axis). Parameters: [lines, axis length
+ * (index's), axis size (output's), index axis stride, src axis stride, out axis stride, shape[rank] (the
+ * other dims), index strides[rank], index offset, src strides[rank], src offset, out strides[rank]].
+ * The output must be zeroed before the launch.
+ */
+export function scatterAddKernel(dtype: DType, rank: number): Kernel {
+  const shapeAt = 6, idxAt = shapeAt + rank, srcAt = idxAt + rank + 1, outAt = srcAt + rank + 1;
+  const offsets = stridedOffsets(rank, shapeAt, [
+    { name: 'oi', stridesAt: idxAt, offsetAt: idxAt + rank },
+    { name: 'os', stridesAt: srcAt, offsetAt: srcAt + rank },
+    { name: 'oo', stridesAt: outAt, offsetAt: null },
+  ]);
+  const type = wgslType(dtype);
+  const source = `@group(0) @binding(0) var<storage, read> IDX: array<i32>;
+@group(0) @binding(1) var<storage, read> SRC: array<${type}>;
+@group(0) @binding(2) var<storage, read_write> Y: array<${type}>;
+${paramsBlock(3, outAt + rank)}
+${flatEntry(FLAT_WORKGROUP, `${offsets}
+  let last = i32(p(2u)) - 1;
+  for (var j = 0u; j < p(1u); j++) {
+    let t = u32(clamp(IDX[oi + j * p(3u)], 0, last));
+    let q = oo + t * p(5u);
+    Y[q] = Y[q] + SRC[os + j * p(4u)];
+  }`)}`;
+  return { label: 'scatterAdd', source, bindings: ['read', 'read', 'write', 'uniform'] };
+}
