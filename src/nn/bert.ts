@@ -2,21 +2,20 @@
  * BERT (Devlin et al.) with transformers' module tree and parameter names, so that `BertModel` /
  * `BertForSequenceClassification` checkpoints load key for key and reproduce transformers' numbers.
  */
-import { add, cast, gelu, geluTanh, maximum, mul, sub, tanh } from '../ops/elementwise.ts';
+import { add, cast, mul, sub, tanh } from '../ops/elementwise.ts';
 import { attention } from '../ops/composite.ts';
 import { crossEntropy, mseLoss } from '../ops/nn.ts';
 import { permute, reshape, slice, squeeze } from '../ops/shape.ts';
 import { arange, zeros } from '../tensor/create.ts';
 import type { DType } from '../tensor/dtype.ts';
-import type { Generator } from '../tensor/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { ConfigError, ShapeError, fmtShape } from '../errors.ts';
 import { ConfigReader, type Json } from './config.ts';
-import { Dropout, Embedding, LayerNorm, Linear, type ParamOptions } from './layers.ts';
+import { Dropout, Embedding, LayerNorm, Linear } from './layers.ts';
 import { Module } from './module.ts';
+import { ACTIVATIONS, Intermediate, ResidualOutput, paramOptions, type Activation, type ModelOptions } from './blocks.ts';
 
-export const ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'relu'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
+export { ACTIVATIONS, activation, paramOptions, type Activation, type ModelOptions } from './blocks.ts';
 
 export interface BertConfig {
   vocabSize: number;
@@ -68,28 +67,6 @@ export function parseBertConfig(json: Json, file = 'config.json'): BertConfig {
     initializerRange: r.num('initializer_range', 0.02),
     padTokenId: r.int('pad_token_id', 0),
   };
-}
-
-export function activation(name: Activation, x: Tensor): Tensor {
-  switch (name) {
-    case 'gelu':
-      return gelu(x);
-    case 'relu':
-      return maximum(x, 0);
-    default:
-      return geluTanh(x);
-  }
-}
-
-export interface ModelOptions {
-  dtype?: DType;
-  backend?: string;
-  /** draw weights as BERT initialises them (N(0, initializer_range²)); zeros when absent (to be loaded) */
-  generator?: Generator;
-}
-
-export function paramOptions(cfg: { initializerRange: number }, o: ModelOptions): ParamOptions {
-  return { dtype: o.dtype, backend: o.backend, init: o.generator ? { std: cfg.initializerRange, generator: o.generator } : undefined };
 }
 
 export interface EncoderInputs {
@@ -165,23 +142,6 @@ class BertSelfAttention extends Module {
   }
 }
 
-/** dense → dropout → residual → LayerNorm, shared by the attention output and the FFN output. */
-class ResidualOutput extends Module {
-  readonly dense: Linear;
-  readonly norm: LayerNorm;
-  readonly dropout: Dropout;
-  constructor(cfg: BertConfig, inFeatures: number, o: ModelOptions) {
-    super();
-    const p = paramOptions(cfg, o);
-    this.dense = this.module('dense', new Linear(inFeatures, cfg.hiddenSize, p));
-    this.norm = this.module('LayerNorm', new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, p));
-    this.dropout = this.module('dropout', new Dropout(cfg.hiddenDropout));
-  }
-  forward(x: Tensor, residual: Tensor): Tensor {
-    return this.norm.forward(add(this.dropout.forward(this.dense.forward(x)), residual));
-  }
-}
-
 class BertAttention extends Module {
   readonly self: BertSelfAttention;
   readonly output: ResidualOutput;
@@ -192,25 +152,14 @@ class BertAttention extends Module {
   }
 }
 
-class BertIntermediate extends Module {
-  readonly dense: Linear;
-  constructor(readonly cfg: BertConfig, o: ModelOptions) {
-    super();
-    this.dense = this.module('dense', new Linear(cfg.hiddenSize, cfg.intermediateSize, paramOptions(cfg, o)));
-  }
-  forward(x: Tensor): Tensor {
-    return activation(this.cfg.hiddenAct, this.dense.forward(x));
-  }
-}
-
 export class BertLayer extends Module {
   readonly attention: BertAttention;
-  readonly intermediate: BertIntermediate;
+  readonly intermediate: Intermediate;
   readonly output: ResidualOutput;
   constructor(cfg: BertConfig, o: ModelOptions) {
     super();
     this.attention = this.module('attention', new BertAttention(cfg, o));
-    this.intermediate = this.module('intermediate', new BertIntermediate(cfg, o));
+    this.intermediate = this.module('intermediate', new Intermediate(cfg, o));
     this.output = this.module('output', new ResidualOutput(cfg, cfg.intermediateSize, o));
   }
   forward(x: Tensor, mask: Tensor | null): { hidden: Tensor; probs: Tensor } {

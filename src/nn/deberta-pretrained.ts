@@ -10,7 +10,7 @@ import { Generator } from '../tensor/random.ts';
 import type { ModelOptions } from './bert.ts';
 import { parseDebertaV2Config, type DebertaV2Config } from './deberta-config.ts';
 import { DebertaV2ForSequenceClassification } from './deberta.ts';
-import { checkpointState, legacyName, readConfig, weightsFile, type LoadedModel } from './pretrained.ts';
+import { checkpointState, legacyName, readConfig, setNumLabels, weightsFile, type LoadedModel } from './pretrained.ts';
 
 const PRETRAINING_HEADS = /^(lm_predictions|mask_predictions|cls)\./;
 
@@ -24,12 +24,7 @@ export function loadDebertaV2ForSequenceClassification(
   o: ModelOptions & { numLabels?: number; seed?: number } = {},
 ): LoadedModel<DebertaV2ForSequenceClassification, DebertaV2Config> {
   const json = readConfig(dir);
-  if (o.numLabels !== undefined) {
-    json.num_labels = o.numLabels;
-    delete json.id2label;
-    if (o.numLabels === 1) json.problem_type = 'regression';
-    else if (json.problem_type === 'regression') delete json.problem_type;
-  }
+  if (o.numLabels !== undefined) setNumLabels(json, o.numLabels);
   const config = parseDebertaV2Config(json, join(dir, 'config.json'));
   const file = weightsFile(dir);
   const names = [...file.tensors.keys()];

@@ -17,6 +17,7 @@ import { DisentangledSelfAttention, type RelativeContext } from './deberta-atten
 import type { DebertaV2Config } from './deberta-config.ts';
 import { Dropout, Embedding, LayerNorm, Linear } from './layers.ts';
 import { Module } from './module.ts';
+import { Intermediate, ResidualOutput } from './blocks.ts';
 import { relativeIndex } from './relative-position.ts';
 
 class DebertaV2Embeddings extends Module {
@@ -65,23 +66,6 @@ class DebertaV2Embeddings extends Module {
   }
 }
 
-/** dense → dropout → residual → LayerNorm (DebertaV2SelfOutput and DebertaV2Output). */
-class ResidualOutput extends Module {
-  readonly dense: Linear;
-  readonly norm: LayerNorm;
-  readonly dropout: Dropout;
-  constructor(cfg: DebertaV2Config, inFeatures: number, o: ModelOptions) {
-    super();
-    const p = paramOptions(cfg, o);
-    this.dense = this.module('dense', new Linear(inFeatures, cfg.hiddenSize, p));
-    this.norm = this.module('LayerNorm', new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, p));
-    this.dropout = this.module('dropout', new Dropout(cfg.hiddenDropout));
-  }
-  forward(x: Tensor, residual: Tensor): Tensor {
-    return this.norm.forward(add(this.dropout.forward(this.dense.forward(x)), residual));
-  }
-}
-
 class DebertaV2Attention extends Module {
   readonly self: DisentangledSelfAttention;
   readonly output: ResidualOutput;
@@ -92,25 +76,14 @@ class DebertaV2Attention extends Module {
   }
 }
 
-class DebertaV2Intermediate extends Module {
-  readonly dense: Linear;
-  constructor(readonly cfg: DebertaV2Config, o: ModelOptions) {
-    super();
-    this.dense = this.module('dense', new Linear(cfg.hiddenSize, cfg.intermediateSize, paramOptions(cfg, o)));
-  }
-  forward(x: Tensor): Tensor {
-    return activation(this.cfg.hiddenAct, this.dense.forward(x));
-  }
-}
-
 export class DebertaV2Layer extends Module {
   readonly attention: DebertaV2Attention;
-  readonly intermediate: DebertaV2Intermediate;
+  readonly intermediate: Intermediate;
   readonly output: ResidualOutput;
   constructor(cfg: DebertaV2Config, o: ModelOptions) {
     super();
     this.attention = this.module('attention', new DebertaV2Attention(cfg, o));
-    this.intermediate = this.module('intermediate', new DebertaV2Intermediate(cfg, o));
+    this.intermediate = this.module('intermediate', new Intermediate(cfg, o));
     this.output = this.module('output', new ResidualOutput(cfg, cfg.intermediateSize, o));
   }
   forward(x: Tensor, mask: Tensor | null, rel: RelativeContext): { hidden: Tensor; probs: Tensor } {

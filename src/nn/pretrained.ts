@@ -30,6 +30,14 @@ export function legacyName(name: string): string {
   return name.replace(/\.gamma$/, '.weight').replace(/\.beta$/, '.bias');
 }
 
+/** A head of `numLabels` outputs, with the problem type transformers then infers (1 → regression). */
+export function setNumLabels(json: Json, numLabels: number): void {
+  json.num_labels = numLabels;
+  delete json.id2label;
+  if (numLabels === 1) json.problem_type = 'regression';
+  else if (json.problem_type === 'regression') delete json.problem_type;
+}
+
 export interface LoadedModel<M extends Module, C> {
   model: M;
   config: C;
@@ -60,12 +68,7 @@ export function loadBertForSequenceClassification(
   o: ModelOptions & { numLabels?: number; seed?: number } = {},
 ): LoadedModel<BertForSequenceClassification, BertConfig> {
   const json = readConfig(dir);
-  if (o.numLabels !== undefined) {
-    json.num_labels = o.numLabels;
-    delete json.id2label;
-    if (o.numLabels === 1) json.problem_type = 'regression';
-    else if (json.problem_type === 'regression') delete json.problem_type;
-  }
+  if (o.numLabels !== undefined) setNumLabels(json, o.numLabels);
   const config = parseBertConfig(json, join(dir, 'config.json'));
   const file = weightsFile(dir);
   const names = [...file.tensors.keys()];

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
 import { TextTokenizer, defaultVocabDir } from '../data/tokenizer.ts';
 import { createSequenceClassifier, loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
-import { readConfig } from '../nn/pretrained.ts';
+import { readConfig, setNumLabels } from '../nn/pretrained.ts';
 import type { FloatDType } from '../tensor/dtype.ts';
 import { Generator } from '../tensor/random.ts';
 
@@ -36,9 +36,7 @@ export function loadRunModel(dir: string | undefined, numLabels: number, o: { dt
   let missing: string[] = [];
   const randomInit = !existsSync(join(modelDir, 'model.safetensors')) && init !== undefined;
   if (randomInit) {
-    json.num_labels = numLabels;
-    delete json.id2label;
-    json.problem_type = numLabels === 1 ? 'regression' : 'single_label_classification';
+    setNumLabels(json, numLabels);
     model = createSequenceClassifier(json, { dtype: o.dtype, backend: o.backend, generator: new Generator(init.seed ?? 0) }, join(modelDir, 'config.json'));
   } else {
     const loaded = loadSequenceClassifier(modelDir, { numLabels, dtype: o.dtype, backend: o.backend, seed: o.seed });
