@@ -48,8 +48,11 @@ export interface TrainStepResult {
   seq_per_s: number;
 }
 
-export async function trainStepBench(argv: string[], io: CommandIO, prepare: (flags: Flags) => Promise<string>): Promise<{ result: TrainStepResult; json: boolean }> {
-  const { flags } = parseFlags('bench train-step', argv, { ...TRAIN_STEP_FLAGS, backend: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' } });
+export async function trainStepBench(
+  argv: string[], io: CommandIO, prepare: (flags: Flags) => Promise<string>,
+): Promise<{ result: TrainStepResult; json: boolean }> {
+  const options = { ...TRAIN_STEP_FLAGS, backend: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' } } as const;
+  const { flags } = parseFlags('bench train-step', argv, options);
   const size = choiceFlag(flags, 'size', Object.keys(SIZES) as Size[], 'tiny');
   const method = choiceFlag(flags, 'method', METHODS, 'lora');
   const batch = intFlag(flags, 'batch', 32, 1);

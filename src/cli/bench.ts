@@ -98,7 +98,8 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<numbe
   const gflops = (2 * n * n * n) / seconds / 1e9;
   const fields = cpuFields(backend);
   const threads = (fields.threads as number | undefined) ?? 1;
-  io.log(`matmul ${n}×${n} float32 on ${backend}${backend === 'cpu' ? ` (${fields.cpu_path}, ${threads} threads)` : ''}: ${(seconds * 1000).toFixed(1)} ms, ${gflops.toFixed(2)} GFLOP/s`);
+  const where = backend === 'cpu' ? `cpu (${fields.cpu_path}, ${threads} threads)` : backend;
+  io.log(`matmul ${n}×${n} float32 on ${where}: ${(seconds * 1000).toFixed(1)} ms, ${gflops.toFixed(2)} GFLOP/s`);
   const run = runFields(backend, io);
   if (flags.json) io.log(JSON.stringify({ gflops, n, backend, threads, seconds, ...fields, ...run }));
   return 0;

@@ -38,7 +38,8 @@ export function emitPointwise(mb: ModuleBuilder, fma: boolean, name: string, ari
     const q = f.local(i32), row = f.local(i32), j = f.local(i32), po = f.local(i32), r = f.local(i32);
     const cur: Cursor[] = [];
     for (let k = 0; k < arity; k++) {
-      const c: Cursor = { base: f.local(i32), q: f.local(i32), s: [f.local(i32), f.local(i32), f.local(i32), f.local(i32)], wrap1: f.local(i32), wrap0: f.local(i32), v: f.local(v128) };
+      const s = [f.local(i32), f.local(i32), f.local(i32), f.local(i32)];
+      const c: Cursor = { base: f.local(i32), q: f.local(i32), s, wrap1: f.local(i32), wrap0: f.local(i32), v: f.local(v128) };
       cur.push(c);
     }
     const word = (w: number) => f.get(desc).mem(I32.load, 4 * w);

@@ -1,9 +1,9 @@
 /**
  * Row kernels in wasm over contiguous [rows, cols] data: softmax / log-softmax with the masked semantics of
  * the plain kernel (max over finite entries, a row without one gives zeros / −inf, a NaN makes the row NaN),
- * layer norm, and sums over the last or the leading axis. Every call takes a row (or column) range so threads can split it.
- * Sums, means and variances accumulate in float64 (f64x2) as the plain kernels do, so both paths agree to
- * float32 rounding; only softmax's Σe^x, a sum of positive terms, stays in float32.
+ * layer norm, and sums over the last or the leading axis. Every call takes a row (or column) range so
+ * threads can split it. Sums, means and variances accumulate in float64 (f64x2) as the plain kernels do, so
+ * both paths agree to float32 rounding; only softmax's Σe^x, a sum of positive terms, stays in float32.
  */
 import { f32, f64, i32, v128, type Fn, type ModuleBuilder } from './encoder.ts';
 import { F32, F64, I32, V, lanes32 } from './opcodes.ts';

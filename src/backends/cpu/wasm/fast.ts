@@ -215,7 +215,8 @@ export class FastKernels {
       const fn = this.rt.fn('packPanels');
       const jobs: Job[] = [];
       const step = Math.ceil(npad / this.rt.threadCount / g.nr) * g.nr;
-      for (let j = 0; j < n; j += step) jobs.push({ fn, args: [b.ptr + 4 * bOff[0], 4 * lb.strides[nd - 2], 4 * lb.strides[nd - 1], k, npad, j, Math.min(n, j + step), bpacked] });
+      const [bAddr, rsb, csb] = [b.ptr + 4 * bOff[0], 4 * lb.strides[nd - 2], 4 * lb.strides[nd - 1]];
+      for (let j = 0; j < n; j += step) jobs.push({ fn, args: [bAddr, rsb, csb, k, npad, j, Math.min(n, j + step), bpacked] });
       this.rt.parallel(jobs);
     }
     // else two chunks per thread: each chunk packs its own panels, so finer cuts would repack more
