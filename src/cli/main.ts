@@ -30,7 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise
     run: checkFixtureCommand,
     help: 'check-fixture <dir | metrics.json> [--dtype f32|f64] [--backend cpu] [--json]   compare with HF float64 references',
   },
-  bench: { run: benchCommand, help: 'bench matmul --n N [--backend cpu] [--threads T] [--json]   square f32 matmul GFLOP/s' },
+  bench: { run: benchCommand, help: 'bench matmul --n N | train-step --size tiny|mini|base --method lora|prilora|full [--backend B] [--threads T] [--json]' },
 };
 
 function usage(): string {

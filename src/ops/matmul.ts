@@ -27,8 +27,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = wrap(a.backend, a.backend.matmul(va, vb), [...batch, m, n]);
   return record('matmul', out, [a, b], (g) => [
     a.requiresGrad ? matmul(g, transpose(b)) : null,
-    b.requiresGrad ? matmul(transpose(a), g) : null,
+    b.requiresGrad ? weightGrad(a, b, g) : null,
   ]);
+}
+
+/**
+ * d(a@b)/db. For a shared 2-d weight applied to a batch ([..., m, k] @ [k, n]) one [k, B·m] × [B·m, n]
+ * product replaces B batched products and the sum over them.
+ */
+function weightGrad(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  if (b.ndim !== 2 || a.ndim <= 2) return matmul(transpose(a), g);
+  const k = a.shape[a.ndim - 1];
+  return matmul(transpose(reshape(a, [-1, k])), reshape(g, [-1, g.shape[g.ndim - 1]]));
 }
 
 /** y = x Wᵀ + b with W: [out, in] as PyTorch stores it (Wᵀ is a view, not a copy). */
