@@ -38,12 +38,14 @@ describe('prilora train', () => {
     expect(r.json.task).toBe(task);
     expect(r.json.method).toBe(method);
     expect(Number.isFinite(r.json.metrics[metric])).toBe(true);
-    // trainable counts follow from the method: LoRA ranks 8 on 12 maps, PRILoRA 4 and 12, full everything
-    const h = 128, ffn = 512, labels = task === 'stsb' ? 1 : 2;
+    // trainable counts follow from the method and the bundled model's shape: A and B of the six maps per
+    // unit of rank, LoRA r = 8 in every layer, PRILoRA 4 → 12 linearly, plus the classifier head
+    const cfg = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/config.json'), 'utf8'));
+    const [h, ffn, layers, labels] = [cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, task === 'stsb' ? 1 : 2];
     const head = h * labels + labels;
-    const perRank = (4 * (h + h) + (h + ffn) + (ffn + h)) * 1; // A and B of the six maps per unit of rank
-    const expected = method === 'full' ? undefined : method === 'lora' ? 2 * 8 * perRank + head : (4 + 12) * perRank + head;
-    if (expected !== undefined) expect(r.json.trainable).toBe(expected);
+    const perRank = 4 * (h + h) + (h + ffn) + (ffn + h);
+    const ranks = method === 'lora' ? P.uniformRanks(layers, 8) : P.linearRanks(layers, 4, 12);
+    if (method !== 'full') expect(r.json.trainable).toBe(ranks.reduce((s, x) => s + x, 0) * perRank + head);
     const log = readLog(join(o.out, 'log.jsonl'));
     expect(log.filter((l) => l.type === 'step').length).toBe(6);
     expect(log.some((l) => l.type === 'eval')).toBe(true);
@@ -119,6 +121,8 @@ describe('prilora train', () => {
     expect(r.code).toBe(0);
     expect(r.json.files.map((f: string) => f.split('/').pop())).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     const cfg = JSON.parse(readFileSync(join(outDir, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, rank_pattern: { 'layer\\.0\\.[a-z_.]+': 4, 'layer\\.1\\.[a-z_.]+': 12 } });
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16 });
+    const layers = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/config.json'), 'utf8')).num_hidden_layers;
+    expect(Object.values(cfg.rank_pattern)).toEqual(P.linearRanks(layers, 4, 12));
   });
 });
