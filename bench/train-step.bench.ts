@@ -8,6 +8,7 @@
  * Run: `npx tsx bench/train-step.bench.ts [lora|full] [batch] [seq] [warmup] [steps]` (default lora 4 128 1 3:
  * batch 32 would take minutes per step on the CPU backend).
  */
+import { HostRng } from '../src/tensor/random.ts';
 import * as P from '../src/index.ts';
 import type { Json } from '../src/nn/config.ts';
 import { applyMethod, paramGroups, type Method } from '../src/prilora/methods.ts';
@@ -30,15 +31,6 @@ const CONFIGS: Record<string, Json> = {
   },
 };
 
-function mulberry(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A model with its optimiser and batch, and a function that runs one timed step. */
 function runner(name: string): { step: () => Promise<number>; dispose: () => void; trainable: number } {
@@ -47,7 +39,8 @@ function runner(name: string): { step: () => Promise<number>; dispose: () => voi
   applyMethod(model, method, { seed: 0 });
   model.train();
   const opt = new P.AdamW(paramGroups(model, 0.01), { lr: 1e-4 });
-  const rnd = mulberry(1);
+  const host = new HostRng(1);
+  const rnd = () => host.next();
   const ids = new Int32Array(batch * seq), mask = new Int32Array(batch * seq), labels = new Int32Array(batch);
   for (let b = 0; b < batch; b++) {
     const len = Math.max(1, Math.ceil(seq / 2 + rnd() * (seq / 2)));

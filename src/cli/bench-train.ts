@@ -10,7 +10,7 @@ import { BertForSequenceClassification, parseBertConfig } from '../nn/bert.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { applyMethod, METHODS, paramGroups, type Method } from '../prilora/methods.ts';
 import { tensor } from '../tensor/create.ts';
-import { Generator } from '../tensor/random.ts';
+import { Generator, HostRng } from '../tensor/random.ts';
 import { tidy } from '../tensor/scope.ts';
 import { choiceFlag, intFlag, parseFlags, type Flags } from './args.ts';
 import type { CommandIO } from './main.ts';
@@ -79,7 +79,8 @@ export async function trainStepBench(
   const trainable = model.countParameters(true);
 
   // random ids, labels, and a padding pattern: each sequence keeps a random length of at least half
-  const rnd = mulberry(seed + 1);
+  const host = new HostRng(seed + 1);
+  const rnd = () => host.next();
   const ids = new Int32Array(batch * seq), mask = new Int32Array(batch * seq), labels = new Int32Array(batch);
   for (let b = 0; b < batch; b++) {
     const len = Math.max(1, Math.ceil(seq / 2 + rnd() * (seq / 2)));
@@ -125,12 +126,3 @@ export async function trainStepBench(
   return { result: r, json: flags.json === true };
 }
 
-function mulberry(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
