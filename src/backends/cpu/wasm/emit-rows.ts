@@ -40,6 +40,24 @@ function vecThenScalar(f: Fn, j: number, n: number, vec: () => void, scalar: () 
 
 const at = (f: Fn, base: number, j: number) => f.get(base).get(j).i32c(2).op(I32.shl).op(I32.add);
 
+/**
+ * Sum of the float32 row at `px` (length `cols`) in float64: two f64x2 accumulators `s0`/`s1` for the vector
+ * part and `sc` for the tail, left for the caller to combine (layer norm's mean and the row sums share it).
+ */
+function rowSumF64(f: Fn, px: number, j: number, cols: number, v: number, s0: number, s1: number, sc: number): void {
+  f.simd(V.const, ...new Array(16).fill(0)).tee(s0).set(s1);
+  f.f64c(0).set(sc);
+  vecThenScalar(f, j, cols,
+    () => {
+      at(f, px, j).simdMem(V.load).set(v);
+      f.get(s0).get(v).simd(V.f64x2_promote_low_f32x4).simd(V.f64x2_add).set(s0);
+      f.get(s1);
+      promoteHigh(f, v);
+      f.simd(V.f64x2_add).set(s1);
+    },
+    () => at(f, px, j).mem(F32.load).op(F64.promote_f32).get(sc).op(F64.add).set(sc));
+}
+
 export function emitSoftmax(mb: ModuleBuilder, fma: boolean): void {
   // softmax(out, x, cols, start, end, log)
   mb.func('softmax', [i32, i32, i32, i32, i32, i32], [], (f) => {
@@ -160,17 +178,7 @@ export function emitLayerNorm(mb: ModuleBuilder): void {
       f.get(r).get(cols).op(I32.mul).i32c(2).op(I32.shl).tee(py).get(x).op(I32.add).set(px);
       f.get(py).get(y).op(I32.add).set(py);
       // mean, in float64
-      f.simd(V.const, ...new Array(16).fill(0)).tee(s0).set(s1);
-      f.f64c(0).set(sc);
-      vecThenScalar(f, j, cols,
-        () => {
-          at(f, px, j).simdMem(V.load).set(v);
-          f.get(s0).get(v).simd(V.f64x2_promote_low_f32x4).simd(V.f64x2_add).set(s0);
-          f.get(s1);
-          promoteHigh(f, v);
-          f.simd(V.f64x2_add).set(s1);
-        },
-        () => at(f, px, j).mem(F32.load).op(F64.promote_f32).get(sc).op(F64.add).set(sc));
+      rowSumF64(f, px, j, cols, v, s0, s1, sc);
       hsum();
       f.get(cols).op(F64.convert_i32_s).op(F64.div).tee(mu).simd(V.f64x2_splat).set(muv);
       // variance of (x − mean), in float64
@@ -236,17 +244,7 @@ export function emitSums(mb: ModuleBuilder): void {
     const r = f.local(i32), j = f.local(i32), px = f.local(i32), v = f.local(v128), s0 = f.local(v128), s1 = f.local(v128), sc = f.local(f64);
     f.for(r, () => f.get(start), () => f.get(end), 1, () => {
       f.get(r).get(cols).op(I32.mul).i32c(2).op(I32.shl).get(x).op(I32.add).set(px);
-      f.simd(V.const, ...new Array(16).fill(0)).tee(s0).set(s1);
-      f.f64c(0).set(sc);
-      vecThenScalar(f, j, cols,
-        () => {
-          at(f, px, j).simdMem(V.load).set(v);
-          f.get(s0).get(v).simd(V.f64x2_promote_low_f32x4).simd(V.f64x2_add).set(s0);
-          f.get(s1);
-          promoteHigh(f, v);
-          f.simd(V.f64x2_add).set(s1);
-        },
-        () => at(f, px, j).mem(F32.load).op(F64.promote_f32).get(sc).op(F64.add).set(sc));
+      rowSumF64(f, px, j, cols, v, s0, s1, sc);
       f.get(out).get(r).i32c(2).op(I32.shl).op(I32.add);
       f.get(s0).get(s1).simd(V.f64x2_add).tee(s0).simd(V.f64x2_extract_lane, 0).get(s0).simd(V.f64x2_extract_lane, 1).op(F64.add).get(sc).op(F64.add);
       f.op(F32.demote_f64).mem(F32.store);
