@@ -6,7 +6,7 @@ import './ops/index.ts';
 
 export * from './errors.ts';
 export { getBackend, initBackend, registerBackend, registeredBackends, setDefaultBackend, defaultBackendName } from './backends/backend.ts';
-export type { Backend, Storage, View, ReduceOp, RandomKind, LayerNormResult } from './backends/backend.ts';
+export type { AdamWResult, AdamWStep, Backend, Storage, View, ReduceOp, RandomKind, LayerNormResult } from './backends/backend.ts';
 export { CpuBackend } from './backends/cpu/index.ts';
 export { WebGPUBackend, createWebGPUBackend, type WebGPUBackendOptions } from './backends/webgpu/index.ts';
 export { GpujsBackend } from './backends/gpujs/index.ts';

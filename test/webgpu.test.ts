@@ -3,7 +3,7 @@
  * On machines without a GPU the device is Mesa's llvmpipe: sizes stay small.
  */
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import * as P from '../src/index.ts';
 import { runDeviceGradcheckSuite } from '../src/autograd/gradcheck-suite.ts';
 import { checkFixture, LIMITS } from '../src/cli/fixture-check.ts';
@@ -168,7 +168,46 @@ describe.skipIf(!gpu)('webgpu backend', () => {
     }
   });
 
-  it('1,000 training steps of a 1-layer BERT leave the live buffer and tensor counts unchanged; the pool stops growing', async () => {
+  it('PRILoRA step: AdamW is one dispatch per parameter, the statistics one kernel per adapter; results equal the composites', async () => {
+    const cfg = parseBertConfig({
+      model_type: 'bert', vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 24,
+      max_position_embeddings: 16, num_labels: 2, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
+    });
+    const inputIds = P.tensor(Int32Array.from({ length: 12 }, (_, i) => (i * 7) % 40), { shape: [2, 6], ...on });
+    const attentionMask = P.tensor(Int32Array.from({ length: 12 }, (_, i) => (i % 6 < 3 + (i >= 6 ? 2 : 0) ? 1 : 0)), { shape: [2, 6], ...on });
+    const labels = P.tensor(Int32Array.from([0, 1]), on);
+    /** three AdamW steps; returns the trained parameters and statistics, read back */
+    const run = async (fused: boolean) => {
+      const adamw = vi.spyOn(backend, 'adamw');
+      const stats = vi.spyOn(backend, 'columnNormEma');
+      if (!fused) {
+        adamw.mockReturnValue(null);
+        stats.mockReturnValue(null as never); // the declining device of Backend.columnNormEma
+      }
+      const model = new P.BertForSequenceClassification(cfg, { ...on, generator: new P.Generator(3) });
+      const setup = P.applyMethod(model, 'prilora', { rankStart: 2, rankEnd: 4 });
+      const opt = new P.AdamW(P.paramGroups(model, 0.01), { lr: 0.05 });
+      const trained = opt.params.filter((p) => p.requiresGrad);
+      for (let i = 0; i < 3; i++) {
+        P.tidy(() => P.withTokenMask(attentionMask, () => model.forward({ inputIds, attentionMask, labels }).loss!).backward());
+        const before = backend.dispatchCount;
+        opt.update();
+        if (fused) expect(backend.dispatchCount - before, 'dispatches of one AdamW update').toBe(trained.length);
+        opt.zeroGrad();
+      }
+      expect(stats).toHaveBeenCalledTimes(3 * setup.adapters.length);
+      const out = await Promise.all([...trained, ...setup.adapters.map((a) => a.stats!)].map((t) => t.data()));
+      vi.restoreAllMocks();
+      opt.dispose();
+      model.dispose();
+      return out;
+    };
+    const fused = await run(true);
+    const composite = await run(false);
+    fused.forEach((f, i) => expect(worstDiff(f, composite[i]), `tensor ${i}`).toBeLessThan(1e-5));
+  });
+
+  it('1,000 AdamW training steps of a 1-layer BERT leave the live buffer and tensor counts unchanged; the pool stops growing', async () => {
     const cfg = parseBertConfig({
       model_type: 'bert', vocab_size: 40, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 24,
       max_position_embeddings: 16, num_labels: 3, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1,
@@ -178,21 +217,17 @@ describe.skipIf(!gpu)('webgpu backend', () => {
     const inputIds = P.tensor(Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 40), { shape: [4, 6], ...on });
     const attentionMask = P.tensor(Int32Array.from({ length: 24 }, (_, i) => (i % 6 < 4 + (i % 2) ? 1 : 0)), { shape: [4, 6], ...on });
     const labels = P.tensor(Int32Array.from([0, 2, 1, 2]), on);
-    const step = (): P.Tensor =>
-      P.tidy(() => {
-        const loss = model.forward({ inputIds, attentionMask, labels }).loss!;
-        loss.backward();
-        P.noGrad(() => {
-          for (const p of params) {
-            const g = p.grad;
-            if (!g) continue;
-            p.grad = null;
-            p._replaceWith(P.sub(p, P.mul(g, 0.1)));
-            g.dispose();
-          }
-        });
-        return loss;
+    const opt = new P.AdamW([{ params, weightDecay: 0.01 }], { lr: 1e-2 });
+    const step = (): P.Tensor => {
+      const loss = P.tidy(() => {
+        const l = model.forward({ inputIds, attentionMask, labels }).loss!;
+        l.backward();
+        return l;
       });
+      opt.update();
+      opt.zeroGrad();
+      return loss;
+    };
     const losses: number[] = [];
     const read = async (loss: P.Tensor) => {
       losses.push((await loss.data())[0]);
@@ -213,6 +248,7 @@ describe.skipIf(!gpu)('webgpu backend', () => {
     expect(backend.poolStats().created).toBe(created);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+    opt.dispose();
     model.dispose();
   });
 

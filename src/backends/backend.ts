@@ -36,6 +36,24 @@ export interface LayerNormResult {
   rstd: Storage;
 }
 
+/** Hyper-parameters of one fused AdamW update (torch.optim.AdamW's arithmetic). */
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** bias corrections of this step t: 1 − β1ᵗ and √(1 − β2ᵗ) */
+  bc1: number;
+  bc2Sqrt: number;
+}
+
+export interface AdamWResult {
+  p: Storage;
+  m: Storage;
+  v: Storage;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -90,6 +108,22 @@ export interface Backend {
    * backend.
    */
   random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage;
+  /**
+   * Optional: one AdamW update of a parameter in a single pass (the optimiser's hot loop on a GPU). All
+   * views are contiguous (offsets allowed) with p's shape and dtype; `mask` (0/1, optional) zeroes the new
+   * parameter and both moments where it is 0. Per element, in this order:
+   *   m' = β1·m + (1−β1)·g;  v' = β2·v + (1−β2)·g²;  p' = p·(1 − lr·wd) − (m' / (√v'/bc2Sqrt + eps))·(lr/bc1).
+   * Returns fresh storages, or null where this device cannot run it; backends without it (or returning null)
+   * get the same arithmetic as pointwise ops (optim/adamw-step.ts).
+   */
+  adamw?(p: View, g: View, m: View, v: View, mask: View | null, h: AdamWStep): AdamWResult | null;
+  /**
+   * Optional: PRILoRA's input statistics in one pass. x: contiguous [rows, cols]; rowMask: contiguous [rows]
+   * of 0/1 in x's dtype, or null; prev: contiguous [cols]. Returns [cols]:
+   *   β·prev[c] + (1 − β)·√(Σ_r mask[r]·x[r, c]²), rows with mask 0 skipped (not multiplied by 0).
+   * Null where this device cannot; the caller then uses ops (prilora/statistics.ts).
+   */
+  columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number): Storage | null;
 }
 
 type Factory = () => Backend | Promise<Backend>;

@@ -1,8 +1,9 @@
 /**
  * AdamW (Loshchilov & Hutter) exactly as torch.optim.AdamW computes it (decoupled weight decay applied to
  * the parameter first, bias-corrected moments, eps added after the square root), with parameter groups,
- * optional per-parameter masks (PRILoRA's permanent pruning) and state save/load. Updates are tensor ops
- * under noGrad, so they run on any backend; parameters keep their identity.
+ * optional per-parameter masks (PRILoRA's permanent pruning) and state save/load. Each parameter's update
+ * is one fused backend kernel where the backend has it, else pointwise ops (./adamw-step.ts); parameters
+ * keep their identity.
  */
 import { noGrad } from '../autograd/engine.ts';
 import { ConfigError, ShapeError, fmtShape } from '../errors.ts';
@@ -12,6 +13,7 @@ import { scalar, tensor, zerosLike } from '../tensor/create.ts';
 import type { TypedArray } from '../tensor/dtype.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { adamwStep } from './adamw-step.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -75,28 +77,19 @@ export class AdamW {
   /** One update of every parameter that has a gradient, with learning rate `lr` (default: this.lr). */
   update(lr = this.lr): void {
     this.step++;
-    const [b1, b2] = this.betas;
-    const bc1 = 1 - b1 ** this.step;
-    const bc2Sqrt = Math.sqrt(1 - b2 ** this.step);
+    const [beta1, beta2] = this.betas;
+    const hyper = { lr, beta1, beta2, eps: this.eps, bc1: 1 - beta1 ** this.step, bc2Sqrt: Math.sqrt(1 - beta2 ** this.step) };
     noGrad(() => {
       for (const group of this.groups) {
         for (const p of group.params) {
           const g = p.grad;
           if (!g) continue;
           const mo = this.moments.get(p) ?? this.init(p);
-          const next = tidy(() => {
-            const decayed = group.weightDecay ? mul(p, 1 - lr * group.weightDecay) : p;
-            const m = add(mul(mo.m, b1), mul(g, 1 - b1));
-            const v = add(mul(mo.v, b2), mul(mul(g, g), 1 - b2));
-            const denom = add(div(sqrt(v), bc2Sqrt), this.eps);
-            return { p: sub(decayed, mul(div(m, denom), lr / bc1)), m, v };
-          });
+          const next = adamwStep(p, g, mo, this.masks.get(p) ?? null, { ...hyper, weightDecay: group.weightDecay });
           p._replaceWith(next.p);
           mo.m._replaceWith(next.m);
           mo.v._replaceWith(next.v);
           Object.values(next).forEach((t) => t.dispose());
-          const mask = this.masks.get(p);
-          if (mask) this.applyMask(p, mo, mask);
         }
       }
     });

@@ -39,7 +39,7 @@ export interface PretrainOptions {
   maxLen: number;
   batch: number;
   lr: number;
-  /** planned optimiser steps (the schedule's length) */
+  /** planned optimiser steps (the schedule's length; may change on resume) */
   steps: number;
   warmup: number;
   weightDecay: number;
@@ -170,7 +170,8 @@ export async function pretrain(o: PretrainOptions, print: (l: string) => void = 
   const factor = linearWarmupDecay(o.warmup, o.steps);
   const ckpt = join(o.out, 'checkpoint');
   const log = new RunLog(join(o.out, 'log.jsonl'));
-  const { resume: _r, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, ...fixed } = o;
+  // `steps` may change on resume: the learning rate then follows the new plan from the current step
+  const { resume: _r, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, ...fixed } = o;
   const fp = JSON.stringify(fixed);
   let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: fp };
   if (o.resume && hasCheckpoint(ckpt)) {

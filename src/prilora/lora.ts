@@ -7,15 +7,15 @@
  */
 import { noGrad } from '../autograd/engine.ts';
 import { ConfigError } from '../errors.ts';
-import { add, mul, sqrt, sub } from '../ops/elementwise.ts';
+import { add, mul, sub } from '../ops/elementwise.ts';
 import { matmul } from '../ops/matmul.ts';
-import { sum } from '../ops/reduce.ts';
 import { reshape } from '../ops/shape.ts';
 import { rand, zeros } from '../tensor/create.ts';
 import type { Generator } from '../tensor/random.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { Dropout, Linear, type LinearDelta } from '../nn/layers.ts';
+import { columnNormEma } from './statistics.ts';
 
 /** The token mask ([batch, seq], 1 = real token) of the batch being run, for the input statistics. */
 let currentTokenMask: Tensor | null = null;
@@ -82,20 +82,18 @@ export class LoraAdapter implements LinearDelta {
 
   delta(x: Tensor): Tensor {
     if (this.target.training && this.stats) this.updateStats(x);
-    return mul(this.B.forward(this.A.forward(this.dropout.forward(x))), this.scaling);
+    // scaling applied to the rank-r intermediate: the same product as PEFT's, one pass over [tokens, r]
+    // instead of over [tokens, out]
+    return this.B.forward(mul(this.A.forward(this.dropout.forward(x)), this.scaling));
   }
 
-  /** s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens (one reduction of the input). */
+  /** s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens (./statistics.ts). */
   private updateStats(x: Tensor): void {
-    const beta = this.statDecay!;
     noGrad(() => {
       const next = tidy(() => {
-        const feats = x.shape[x.ndim - 1];
-        const rows = reshape(x, [-1, feats]);
-        const mask = currentTokenMask && currentTokenMask.size === rows.shape[0] ? reshape(currentTokenMask, [-1, 1]) : null;
-        const sq = mul(rows, rows);
-        const norms = sqrt(sum(mask ? mul(sq, castLike(mask, x)) : sq, 0));
-        return add(mul(this.stats!, beta), mul(norms, 1 - beta));
+        const rows = reshape(x, [-1, x.shape[x.ndim - 1]]);
+        const mask = currentTokenMask && currentTokenMask.size === rows.shape[0] ? reshape(currentTokenMask, [-1]) : null;
+        return columnNormEma(rows, mask, this.stats!, this.statDecay!);
       });
       this.stats!._replaceWith(next);
       next.dispose();
@@ -143,8 +141,4 @@ export class LoraAdapter implements LinearDelta {
     for (let i = 0; i < a.length; i++) if (a[i] === 0) z++;
     return z / a.length;
   }
-}
-
-function castLike(mask: Tensor, like: Tensor): Tensor {
-  return mask.dtype === like.dtype ? mask : mask.cast(like.dtype);
 }

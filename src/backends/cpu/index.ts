@@ -12,9 +12,9 @@ import { BackendError } from '../../errors.ts';
 import { allocTyped, type DType, type TypedArray } from '../../tensor/dtype.ts';
 import { contiguousLayout, sizeOf } from '../../tensor/layout.ts';
 import { fillRandom } from '../../tensor/random.ts';
-import { registerBackend, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import { registerBackend, type AdamWResult, type AdamWStep, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
-import { gatherInto, layerNormInto, matmulInto, reduceInto, scatterAddInto, softmaxInto } from './kernels.ts';
+import { adamwInto, columnNormEmaInto, gatherInto, layerNormInto, matmulInto, reduceInto, scatterAddInto, softmaxInto } from './kernels.ts';
 import { gatherRows, scatterAddRows } from './rows.ts';
 import { elementOffsets, pointwiseKernel, type Operand } from './strided.ts';
 import { FastKernels, type FView } from './wasm/fast.ts';
@@ -232,6 +232,21 @@ export class CpuBackend implements Backend {
     return out;
   }
 
+  adamw(p: View, g: View, m: View, v: View, mask: View | null, h: AdamWStep): AdamWResult {
+    const dt = p.storage.dtype, shape = p.layout.shape;
+    const out = { p: this.output(dt, shape), m: this.output(dt, shape), v: this.output(dt, shape) };
+    const operands = [p, g, m, v, ...(mask ? [mask] : [])].map((x) => this.flat(x));
+    adamwInto(operands, sizeOf(shape), h, { p: out.p.data, m: out.m.data, v: out.v.data });
+    return out;
+  }
+
+  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): Storage {
+    const [rows, cols] = x.layout.shape;
+    const out = this.output(x.storage.dtype, [cols]);
+    columnNormEmaInto(this.flat(x), rowMask && this.flat(rowMask), this.flat(prev), rows, cols, beta, out.data);
+    return out;
+  }
+
   private output(dtype: DType, shape: readonly number[]): CpuStorage {
     return this.allocate(dtype, sizeOf(shape), false);
   }
@@ -255,6 +270,11 @@ export class CpuBackend implements Backend {
   private pointwise(expr: string, views: View[], out: CpuStorage): CpuStorage {
     pointwiseKernel(expr, views.length)(out.data, views[0].layout.shape, views.map((v) => this.operand(v)));
     return out;
+  }
+
+  /** A contiguous view as its array and the offset its elements start at. */
+  private flat(v: View): { data: TypedArray; offset: number } {
+    return { data: this.own(v.storage).data, offset: v.layout.offset };
   }
 
   private operand(v: View): Operand {

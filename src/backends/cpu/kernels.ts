@@ -1,11 +1,11 @@
 /**
  * The plain-TypeScript CPU kernels that are not pointwise: reductions, matmul, gather/scatter, softmax and
- * layer norm. They are the readable reference the fast paths are tested against, so clarity wins over
+ * layer norm, and the fused AdamW update and LoRA input statistics. They are the readable reference the fast paths are tested against, so clarity wins over
  * cleverness here; every sum is accumulated in float64.
  */
 import type { TypedArray } from '../../tensor/dtype.ts';
 import { permuteLayout, sizeOf, type Layout } from '../../tensor/layout.ts';
-import type { ReduceOp } from '../backend.ts';
+import type { AdamWStep, ReduceOp } from '../backend.ts';
 import { elementOffsets, type Operand } from './strided.ts';
 
 /** Reduce over sorted `axes`; `out` has one element per kept index, in row-major order. */
@@ -165,4 +165,44 @@ export function layerNormInto(
     rstd[r] = rs;
     for (let j = 0; j < cols; j++) y[r * cols + j] = (d[at + j] - mu) * rs * w.data[wOff[j]] + b.data[bOff[j]];
   }
+}
+
+/** Backend.adamw over contiguous operands (each an array and the offset its elements start at). */
+export function adamwInto(
+  [p, g, m, v, mask]: readonly { data: TypedArray; offset: number }[],
+  n: number,
+  h: AdamWStep,
+  out: { p: TypedArray; m: TypedArray; v: TypedArray },
+): void {
+  const decay = 1 - h.lr * h.weightDecay, stepSize = h.lr / h.bc1;
+  for (let i = 0; i < n; i++) {
+    const gi = g.data[g.offset + i];
+    const mi = h.beta1 * m.data[m.offset + i] + (1 - h.beta1) * gi;
+    const vi = h.beta2 * v.data[v.offset + i] + (1 - h.beta2) * gi * gi;
+    const pi = p.data[p.offset + i] * decay - (mi / (Math.sqrt(vi) / h.bc2Sqrt + h.eps)) * stepSize;
+    const keep = mask ? mask.data[mask.offset + i] : 1;
+    out.p[i] = pi * keep;
+    out.m[i] = mi * keep;
+    out.v[i] = vi * keep;
+  }
+}
+
+/** Backend.columnNormEma over contiguous operands; squares summed row by row, in float64. */
+export function columnNormEmaInto(
+  x: { data: TypedArray; offset: number },
+  mask: { data: TypedArray; offset: number } | null,
+  prev: { data: TypedArray; offset: number },
+  rows: number,
+  cols: number,
+  beta: number,
+  out: TypedArray,
+): void {
+  const acc = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const k = mask ? mask.data[mask.offset + r] : 1;
+    if (k === 0) continue;
+    const base = x.offset + r * cols;
+    for (let c = 0; c < cols; c++) acc[c] += k * x.data[base + c] * x.data[base + c];
+  }
+  for (let c = 0; c < cols; c++) out[c] = beta * prev.data[prev.offset + c] + (1 - beta) * Math.sqrt(acc[c]);
 }

@@ -57,6 +57,9 @@ export class CommandQueue {
     return this.submits;
   }
 
+  /** Number of kernel dispatches so far (tests count what a fused kernel saves). */
+  dispatchCount = 0;
+
   /** Remember the first device error; it is raised at the next read, where the caller can handle it. */
   recordFailure(message: string): void {
     this.failure ??= message;
@@ -67,6 +70,7 @@ export class CommandQueue {
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    this.dispatchCount++;
     this.counted();
   }
 

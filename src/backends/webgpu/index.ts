@@ -10,7 +10,7 @@
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
  * browser) is opened by `initBackend('webgpu')` or `createWebGPUBackend()`.
  */
-import { registerBackend, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import { registerBackend, type AdamWResult, type AdamWStep, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import type { DType, TypedArray } from '../../tensor/dtype.ts';
 import { GpuContext } from './context.ts';
@@ -124,6 +124,14 @@ export class WebGPUBackend implements Backend {
     return this.kernels.random(kind, dtype, length, seed, offset);
   }
 
+  adamw(p: View, g: View, m: View, v: View, mask: View | null, h: AdamWStep): AdamWResult | null {
+    return this.kernels.adamw(p, g, m, v, mask, h);
+  }
+
+  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): Storage {
+    return this.kernels.columnNormEma(x, rowMask, prev, beta);
+  }
+
   /** Submit the recorded commands now instead of at the end of the current task. */
   flush(): void {
     this.ctx.queue.flush();
@@ -141,6 +149,11 @@ export class WebGPUBackend implements Backend {
   /** Distinct compute pipelines compiled so far. */
   get pipelineCount(): number {
     return this.ctx.pipelines.size;
+  }
+
+  /** Kernel dispatches recorded so far. */
+  get dispatchCount(): number {
+    return this.ctx.queue.dispatchCount;
   }
 
   /** Command buffers submitted so far. */

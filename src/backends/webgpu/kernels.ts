@@ -6,13 +6,13 @@
 import { BackendError } from '../../errors.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { contiguousLayout, contiguousStrides, isContiguous, sizeOf, type Layout } from '../../tensor/layout.ts';
-import type { LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
+import type { AdamWResult, AdamWStep, LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
 import type { GpuContext, GpuStorage } from './context.ts';
 import { coalesce, coalesceWithOutput, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
-import { FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKernel } from './shaders-elementwise.ts';
+import { adamwKernel, FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKernel } from './shaders-elementwise.ts';
 import { matmulSimpleKernel, matmulTiledKernel, tileM, tileN, type MatmulTiling } from './shaders-matmul.ts';
-import { layerNormKernel, reduceKernel, scatterAddKernel, softmaxKernel } from './shaders-reduce.ts';
+import { columnNormEmaKernel, layerNormKernel, reduceKernel, scatterAddKernel, softmaxKernel } from './shaders-reduce.ts';
 
 export interface KernelPolicy {
   /** 'auto': the tiled kernel where the product is big enough to fill its tiles */
@@ -200,6 +200,34 @@ export class Kernels {
     const params = new Params();
     params.push(blocks, length, seed >>> 0, Math.floor(seed / 4294967296) >>> 0, offset >>> 0, Math.floor(offset / 4294967296) >>> 0);
     this.ctx.launch(generatedKernel(`random ${kind}`, () => randomKernel(kind)), [out], params, this.ctx.flatGrid(blocks, FLAT_WORKGROUP));
+    return out;
+  }
+
+  /** Null where the device cannot bind the kernel's storage buffers (compatibility mode allows 4). */
+  adamw(p: View, g: View, m: View, v: View, mask: View | null, h: AdamWStep): AdamWResult | null {
+    const inputs = [p, g, m, v, ...(mask ? [mask] : [])];
+    if (inputs.length + 3 > this.ctx.limits.maxStorageBuffersPerStage) return null;
+    const n = sizeOf(p.layout.shape);
+    const out = { p: this.ctx.allocRaw('float32', n), m: this.ctx.allocRaw('float32', n), v: this.ctx.allocRaw('float32', n) };
+    if (n === 0) return out;
+    const params = new Params();
+    params.push(n, ...inputs.map((x) => x.layout.offset));
+    for (const x of [h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, 1 - h.lr * h.weightDecay, h.lr / h.bc1, h.bc2Sqrt]) params.pushFloat(x);
+    const storages = [...inputs.map((x) => this.ctx.own(x.storage)), out.p, out.m, out.v];
+    this.ctx.launch(generatedKernel(`adamw ${mask !== null}`, () => adamwKernel(mask !== null)), storages, params, this.ctx.flatGrid(n, FLAT_WORKGROUP));
+    return out;
+  }
+
+  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): GpuStorage {
+    const [rows, cols] = x.layout.shape;
+    const out = this.ctx.allocRaw('float32', cols);
+    if (cols === 0) return out;
+    const params = new Params();
+    params.push(cols, rows, x.layout.offset, rowMask?.layout.offset ?? 0, prev.layout.offset);
+    params.pushFloat(beta);
+    const storages = [x, prev, ...(rowMask ? [rowMask] : [])].map((v) => this.ctx.own(v.storage));
+    const kernel = generatedKernel(`columnNormEma ${rowMask !== null}`, () => columnNormEmaKernel(rowMask !== null));
+    this.ctx.launch(kernel, [...storages, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP));
     return out;
   }
 

@@ -117,3 +117,30 @@ ${flatEntry(FLAT_WORKGROUP, `  let n = p(1u);
 ${write}`)}`;
   return { label: `random ${kind}`, source, bindings: ['write', 'uniform'] };
 }
+
+/**
+ * Backend.adamw in one pass: per element, the moments and the parameter in the documented order, times
+ * the 0/1 mask where there is one. Parameters: [count, offsets of p, g, m, v(, mask), then as f32 bits:
+ * β1, 1 − β1, β2, 1 − β2, eps, 1 − lr·wd, lr/bc1, bc2Sqrt] (differences taken in float64 on the host,
+ * as the composite's scalars are).
+ */
+export function adamwKernel(masked: boolean): Kernel {
+  // W is the parameter (P is the uniform block of every kernel)
+  const inputs = masked ? ['W', 'G', 'M', 'V', 'K'] : ['W', 'G', 'M', 'V'];
+  const k = inputs.length;
+  const f = (j: number) => `bitcast<f32>(p(${1 + k + j}u))`;
+  const decls = [
+    ...inputs.map((name, j) => `@group(0) @binding(${j}) var<storage, read> ${name}: array<f32>;`),
+    ...['WO', 'MO', 'VO'].map((name, j) => `@group(0) @binding(${k + j}) var<storage, read_write> ${name}: array<f32>;`),
+  ];
+  const body = `  let g = G[p(2u) + i];
+  let m = ${f(0)} * M[p(3u) + i] + ${f(1)} * g;
+  let v = ${f(2)} * V[p(4u) + i] + ${f(3)} * (g * g);
+  let next = W[p(1u) + i] * ${f(5)} - (m / (sqrt(v) / ${f(7)} + ${f(4)})) * ${f(6)};
+  let keep = ${masked ? 'K[p(5u) + i]' : '1.0'};
+  WO[i] = next * keep;
+  MO[i] = m * keep;
+  VO[i] = v * keep;`;
+  const source = [...decls, paramsBlock(k + 3, 1 + k + 8), flatEntry(FLAT_WORKGROUP, body)].join('\n');
+  return { label: `adamw${masked ? ' masked' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'write', 'write', 'uniform'] };
+}

@@ -1,6 +1,6 @@
 /**
  * Shaders that combine many inputs per output: reductions over arbitrary axes, row softmax / log-softmax,
- * layer norm, and scatter-add.
+ * layer norm, scatter-add, and PRILoRA's column-norm statistics.
  *
  * A reduction runs either one invocation per output (many outputs, short groups) or one workgroup per
  * output with a tree combine in workgroup memory (few outputs, long groups). Both orders are fixed, so
@@ -205,4 +205,25 @@ ${flatEntry(FLAT_WORKGROUP, `${offsets}
     Y[q] = Y[q] + SRC[os + j * p(4u)];
   }`)}`;
   return { label: 'scatterAdd', source, bindings: ['read', 'read', 'write', 'uniform'] };
+}
+
+/**
+ * Backend.columnNormEma with one invocation per column: consecutive invocations read consecutive
+ * addresses of each row, so the loads coalesce. Parameters: [cols, rows, x offset, mask offset,
+ * prev offset, β as f32 bits]; `masked` adds the row-mask binding.
+ */
+export function columnNormEmaKernel(masked: boolean): Kernel {
+  const inputs = masked ? ['X', 'PREV', 'MASK'] : ['X', 'PREV'];
+  const source = `${inputs.map((name, j) => `@group(0) @binding(${j}) var<storage, read> ${name}: array<f32>;`).join('\n')}
+@group(0) @binding(${inputs.length}) var<storage, read_write> Y: array<f32>;
+${paramsBlock(inputs.length + 1, 6)}
+${flatEntry(FLAT_WORKGROUP, `  let cols = p(0u);
+  var acc = 0.0;
+  for (var r = 0u; r < p(1u); r++) {
+    let v = X[p(2u) + r * cols + i];
+    ${masked ? 'let k = MASK[p(3u) + r];\n    if (k != 0.0) { acc += k * v * v; }' : 'acc += v * v;'}
+  }
+  let beta = bitcast<f32>(p(5u));
+  Y[i] = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(acc);`)}`;
+  return { label: `columnNormEma${masked ? ' masked' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'uniform'] };
 }

@@ -1,0 +1,134 @@
+/**
+ * The fused kernels (Backend.adamw, Backend.columnNormEma) and the op composites they replace, on every
+ * backend, against the arithmetic written out in float64 (plain loops, nothing shared with src).
+ * Contiguous and offset operands take the fused kernel; strided ones fall back to the composite.
+ */
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import * as P from '../src/index.ts';
+import type { AdamWStep } from '../src/backends/backend.ts';
+import { adamwComposite, adamwStep } from '../src/optim/adamw-step.ts';
+import { columnNormEma, columnNormEmaComposite } from '../src/prilora/statistics.ts';
+import { isContiguous } from '../src/tensor/layout.ts';
+import { BACKENDS, RUNS, make, scoped, shapeArb, stored, values, valuesArb, type LayoutKind } from './helpers.ts';
+import type { NDArray } from './reference.ts';
+
+/** torch.optim.AdamW's step for one element, in float64. */
+function referenceStep(p: number, g: number, m: number, v: number, keep: number, h: AdamWStep) {
+  const m1 = h.beta1 * m + (1 - h.beta1) * g;
+  const v1 = h.beta2 * v + (1 - h.beta2) * g * g;
+  const decayed = p * (1 - h.lr * h.weightDecay);
+  const step = (m1 / (Math.sqrt(v1) / h.bc2Sqrt + h.eps)) * (h.lr / h.bc1);
+  return { p: (decayed - step) * keep, m: m1 * keep, v: v1 * keep, scale: Math.abs(decayed) + Math.abs(step) };
+}
+
+const hyperArb = fc
+  .record({
+    lr: fc.double({ min: 1e-4, max: 0.5, noNaN: true }),
+    beta1: fc.double({ min: 0, max: 0.99, noNaN: true }),
+    beta2: fc.double({ min: 0.9, max: 0.9999, noNaN: true }),
+    eps: fc.double({ min: 1e-8, max: 1e-3, noNaN: true }),
+    weightDecay: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 0.2, noNaN: true })),
+    t: fc.integer({ min: 1, max: 1000 }),
+  })
+  .map(({ t, ...h }): AdamWStep => ({ ...h, bc1: 1 - h.beta1 ** t, bc2Sqrt: Math.sqrt(1 - h.beta2 ** t) }));
+
+const caseArb = shapeArb({ allowZero: true }).chain((shape) => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const arr = (min: number, max: number) => fc.array(fc.double({ min, max, noNaN: true }), { minLength: n, maxLength: n });
+  return fc.record({
+    shape: fc.constant(shape),
+    p: arr(-3, 3),
+    g: arr(-3, 3),
+    m: arr(-1, 1),
+    v: arr(0, 2),
+    mask: fc.option(fc.array(fc.constantFrom(0, 1), { minLength: n, maxLength: n })),
+    layout: fc.constantFrom<LayoutKind>('contiguous', 'offset', 'strided'),
+    h: hyperArb,
+  });
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+for (const c of BACKENDS) {
+  describe(`fused kernels on ${c.backend}/${c.dtype}${c.path ? ` (${c.path})` : ''}`, () => {
+    const backend = () => P.getBackend(c.backend);
+
+    it('fused where the backend has a kernel, composite otherwise; both equal the float64 update', async () => {
+      const spy = backend().adamw ? vi.spyOn(backend() as Required<P.Backend>, 'adamw') : null;
+      await fc.assert(
+        fc.asyncProperty(caseArb, fc.boolean(), scoped(async (k, composite) => {
+          const nd = (data: number[]): NDArray => stored({ shape: k.shape, data }, c);
+          const [p, g, m, v] = [k.p, k.g, k.m, k.v].map((d) => nd(d));
+          const t = (a: NDArray) => make(a, c, k.layout);
+          const mask = k.mask ? t(nd(k.mask)) : null;
+          spy?.mockClear();
+          const [tp, tg, tm, tv] = [p, g, m, v].map(t);
+          const r = (composite ? adamwComposite : adamwStep)(tp, tg, { m: tm, v: tv }, mask, k.h);
+          // a 'strided' view whose last dim has size ≤ 1 is contiguous after all
+          const fusedExpected = !composite && spy !== null && isContiguous(tp.layout);
+          expect(spy?.mock.calls.length ?? 0, 'fused kernel calls').toBe(fusedExpected ? 1 : 0);
+          const [gp, gm, gv] = await Promise.all([values(r.p), values(r.m), values(r.v)]);
+          for (let i = 0; i < p.data.length; i++) {
+            const want = referenceStep(p.data[i], g.data[i], m.data[i], v.data[i], k.mask ? k.mask[i] : 1, k.h);
+            const tol = 8 * c.tol;
+            expect(Math.abs(gp[i] - want.p), `p[${i}]: got ${gp[i]}, want ${want.p}`).toBeLessThanOrEqual(tol * (1 + want.scale));
+            expect(Math.abs(gm[i] - want.m), `m[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(want.m)));
+            expect(Math.abs(gv[i] - want.v), `v[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(want.v)));
+            if (k.mask?.[i] === 0) expect([gp[i], gm[i], gv[i]].map(Math.abs), `masked element ${i}`).toEqual([0, 0, 0]);
+          }
+        })),
+        RUNS,
+      );
+    });
+
+    it.runIf(backend().adamw !== undefined)('a device that declines the kernel (null) gets the composite', async () => {
+      const spy = vi.spyOn(backend() as Required<P.Backend>, 'adamw').mockReturnValue(null);
+      await scoped(async () => {
+        const h: AdamWStep = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, bc1: 0.1, bc2Sqrt: Math.sqrt(0.001) };
+        const o = { dtype: c.dtype, backend: c.backend };
+        const r = adamwStep(P.tensor([1, -2], o), P.tensor([0.5, 0.25], o), { m: P.zeros([2], o), v: P.zeros([2], o) }, null, h);
+        expect(spy).toHaveBeenCalledOnce();
+        const want = [1, -2].map((p, i) => referenceStep(p, [0.5, 0.25][i], 0, 0, 1, h).p);
+        (await values(r.p)).forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
+      })();
+    });
+
+    it('LoRA input statistics: fused column-norm EMA equals the float64 formula; masked rows never count', async () => {
+      const spy = backend().columnNormEma ? vi.spyOn(backend() as Required<P.Backend>, 'columnNormEma') : null;
+      const statsArb = fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 7 })).chain(([rows, cols]) =>
+        fc.record({
+          x: valuesArb([rows, cols]).map((data) => ({ shape: [rows, cols], data })),
+          prev: valuesArb([cols], 0, 3).map((data) => ({ shape: [cols], data })),
+          mask: fc.option(fc.array(fc.constantFrom(0, 1), { minLength: rows, maxLength: rows })),
+          beta: fc.double({ min: 0, max: 0.999, noNaN: true }),
+          layout: fc.constantFrom<LayoutKind>('contiguous', 'offset', 'transposed'),
+          composite: fc.boolean(),
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(statsArb, scoped(async (k) => {
+          spy?.mockClear();
+          const x = stored(k.x, c), prev = stored(k.prev, c);
+          const [rows, cols] = x.shape;
+          // a masked row holds large values that must not leak into the statistics
+          const junk = { shape: x.shape, data: x.data.map((v, i) => (k.mask?.[Math.floor(i / cols)] === 0 ? 1e3 : v)) };
+          const tx = make(junk, c, k.layout);
+          const mask = k.mask ? P.tensor(k.mask, { dtype: 'int32', backend: c.backend }) : null;
+          const got = await values((k.composite ? columnNormEmaComposite : columnNormEma)(tx, mask, make(prev, c), k.beta));
+          if (!k.composite) expect(spy?.mock.calls.length ?? 0, 'fused kernel calls').toBe(spy && isContiguous(tx.layout) ? 1 : 0);
+          for (let j = 0; j < cols; j++) {
+            let sq = 0;
+            for (let r = 0; r < rows; r++) {
+              const v = x.data[r * cols + j];
+              if (!k.mask || k.mask[r] === 1) sq += v * v;
+            }
+            const want = k.beta * prev.data[j] + (1 - k.beta) * Math.sqrt(sq);
+            expect(Math.abs(got[j] - want), `column ${j}: got ${got[j]}, want ${want}`).toBeLessThanOrEqual(8 * c.tol * (1 + want));
+          }
+        })),
+        RUNS,
+      );
+    });
+  });
+}
