@@ -219,7 +219,7 @@ describe('AdamW', () => {
     }
   });
 
-  it('clips to the global norm and saves / loads its state', () => {
+  it('clips to the global norm and saves / loads its state', async () => {
     const a = P.tensor([3, 0], { dtype: 'float64', requiresGrad: true });
     const b = P.tensor([4], { dtype: 'float64', requiresGrad: true });
     a.grad = P.keep(P.tensor([3, 0], { dtype: 'float64' }));
@@ -228,10 +228,10 @@ describe('AdamW', () => {
     expect([...a.grad!.dataSync(), ...b.grad!.dataSync()].map((v) => +v.toFixed(6))).toEqual([0.6, 0, 0.8]);
     const opt = new P.AdamW([{ params: [a, b], weightDecay: 0 }], { lr: 0.1 });
     opt.update();
-    const state = opt.stateDict();
+    const state = await opt.stateDict();
     const opt2 = new P.AdamW([{ params: [a, b], weightDecay: 0 }], { lr: 0.1 });
     opt2.loadStateDict(state);
-    expect(opt2.stateDict()).toEqual(state);
+    expect(await opt2.stateDict()).toEqual(state);
     expect(P.linearWarmupDecay(2, 10)(0)).toBe(0);
     expect(P.linearWarmupDecay(2, 10)(3)).toBeCloseTo(7 / 8, 15);
   });

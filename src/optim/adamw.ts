@@ -114,14 +114,15 @@ export class AdamW {
     }
   }
 
-  stateDict(): AdamWState {
-    return {
-      step: this.step,
-      moments: this.params.map((p) => {
+  /** Step and moments as host arrays (read from any backend). */
+  async stateDict(): Promise<AdamWState> {
+    const moments = await Promise.all(
+      this.params.map(async (p) => {
         const mo = this.moments.get(p);
-        return mo ? { m: mo.m.dataSync(), v: mo.v.dataSync(), shape: p.shape } : { m: new Float32Array(0), v: new Float32Array(0), shape: [] };
+        return mo ? { m: await mo.m.data(), v: await mo.v.data(), shape: p.shape } : { m: new Float32Array(0), v: new Float32Array(0), shape: [] };
       }),
-    };
+    );
+    return { step: this.step, moments };
   }
 
   loadStateDict(state: AdamWState): void {

@@ -1,7 +1,7 @@
 /**
  * The plain-TypeScript CPU kernels that are not pointwise: reductions, matmul, gather/scatter, softmax and
- * layer norm, and the fused AdamW update and LoRA input statistics. They are the readable reference the fast paths are tested against, so clarity wins over
- * cleverness here; every sum is accumulated in float64.
+ * layer norm, and the fused AdamW update and LoRA input statistics. They are the readable reference the
+ * fast paths are tested against, so clarity wins over cleverness here; every sum is accumulated in float64.
  */
 import type { TypedArray } from '../../tensor/dtype.ts';
 import { permuteLayout, sizeOf, type Layout } from '../../tensor/layout.ts';
