@@ -6,8 +6,11 @@
  *   npx tsx scripts/glue-table.ts [--model DIR] [--seeds 0,1,2] [--tasks cola,sst2,mrpc,stsb,rte]
  *                                 [--train-limit N] [--epochs N] [--out runs/glue-table]
  *
+ * The README's table: `npx tsx scripts/glue-table.ts --train-limit 4000 --epochs 2`.
+ *
  * Each run is `prilora train` with the same flags; results go to <out>/results.jsonl (one line per run,
- * appended, so an interrupted table resumes where it stopped) and the table to <out>/table.md.
+ * appended, so an interrupted table resumes where it stopped; processes given different --tasks or
+ * --seeds may share it) and the table, over every finished run of the listed tasks, to <out>/table.md.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,9 +38,13 @@ const { values } = parseArgs({
 const out = values.out!;
 mkdirSync(out, { recursive: true });
 const resultsPath = join(out, 'results.jsonl');
-const done = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : [];
 const key = (v: string, t: string, s: number) => `${v}|${t}|${s}`;
-const have = new Set(done.map((r) => key(r.variant, r.task, r.seed)));
+/** Finished runs, first result per run: several processes may share an out dir (e.g. one per task). */
+function finished(): Row[] {
+  const rows = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : [];
+  const seen = new Set<string>();
+  return rows.filter((r) => !seen.has(key(r.variant, r.task, r.seed)) && seen.add(key(r.variant, r.task, r.seed)));
+}
 
 /** The compared variants: methods and the two ablations of PRILoRA's mechanisms. */
 const VARIANTS: Record<string, (t: GlueTask) => Partial<TrainOptions>> = {
@@ -54,7 +61,7 @@ for (const task of tasks) {
   for (const [variant, make] of Object.entries(VARIANTS)) {
     if (variant.includes('only') && task !== values.ablation) continue;
     for (const seed of seeds) {
-      if (have.has(key(variant, task, seed))) continue;
+      if (finished().some((r) => key(r.variant, r.task, r.seed) === key(variant, task, seed))) continue;
       const v = make(task);
       const o: TrainOptions = {
         ...defaultOptions(task, v.method!),
@@ -68,12 +75,12 @@ for (const task of tasks) {
       const r = await train(o, { print: () => {} });
       const row: Row = { variant, task, seed, metrics: r.metrics, trainable: r.trainable, seconds: r.seconds };
       appendFileSync(resultsPath, `${JSON.stringify(row)}\n`);
-      done.push(row);
       console.log(`${task} ${variant} seed ${seed}: ${JSON.stringify(r.metrics)} (${r.seconds.toFixed(0)} s)`);
     }
   }
 }
 
+const done = finished();
 const stat = (xs: number[]) => {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
