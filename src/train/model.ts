@@ -1,7 +1,7 @@
 /**
  * Which model and tokenizer a run uses: a checkpoint directory, or the bundled default. A directory whose
- * config.json carries `"prilora_init": {"seed": N}` and no weights is a randomly initialised model (the
- * bundled default until a pretrained one replaces it): it is built from the config with that seed.
+ * config.json carries `"prilora_init": {"seed": N}` and no weights is a randomly initialised model, built
+ * from the config with that seed (for experiments that need an untrained encoder).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
