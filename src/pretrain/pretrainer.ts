@@ -23,7 +23,7 @@ import { beginScope, tidy } from '../tensor/scope.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type Progress } from '../train/checkpoint.ts';
 import { epochOrder } from '../train/batches.ts';
 import { RunLog, progressSink } from '../train/log.ts';
-import { loadCorpus } from './corpus.ts';
+import { BUNDLED_SOURCES, loadCorpus, type CorpusSource } from './corpus.ts';
 import { makeInstances, type Instance, type MaskingOptions, type TokenizedCorpus } from './instances.ts';
 import { buildVocabulary, SPECIAL_TOKENS } from './vocab.ts';
 
@@ -44,6 +44,10 @@ export interface PretrainOptions {
   warmup: number;
   weightDecay: number;
   maskProb: number;
+  /** dropout while pretraining (the exported config always carries BERT's 0.1 for fine-tuning) */
+  dropout: number;
+  /** text sources (src/pretrain/corpus.ts) */
+  corpus: readonly CorpusSource[];
   /** stop (with a checkpoint and an exported model) after this many minutes; resume continues */
   minutes: number;
   evalEvery: number;
@@ -54,7 +58,7 @@ export interface PretrainOptions {
 
 export const PRETRAIN_DEFAULTS: Omit<PretrainOptions, 'out'> = {
   seed: 0, backend: 'cpu', vocabSize: 8192, hidden: 128, layers: 4, heads: 2, ffn: 512, maxLen: 128, batch: 32,
-  lr: 5e-4, steps: 20000, warmup: 500, weightDecay: 0.01, maskProb: 0.15, minutes: Infinity, evalEvery: 500,
+  lr: 5e-4, steps: 20000, warmup: 500, weightDecay: 0.01, maskProb: 0.15, dropout: 0.1, corpus: BUNDLED_SOURCES, minutes: Infinity, evalEvery: 500,
   saveEvery: 200, logEvery: 20, resume: false,
 };
 
@@ -94,11 +98,11 @@ function makeBatch(rows: readonly Instance[], backend: string): Batch {
 
 const disposeBatch = (b: Batch) => Object.values(b).forEach((t) => t.dispose());
 
-export function modelConfig(o: PretrainOptions): Record<string, unknown> {
+export function modelConfig(o: PretrainOptions, dropout = 0.1): Record<string, unknown> {
   return {
     model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: o.vocabSize, hidden_size: o.hidden,
     num_hidden_layers: o.layers, num_attention_heads: o.heads, intermediate_size: o.ffn, hidden_act: 'gelu',
-    hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, max_position_embeddings: 128, type_vocab_size: 2,
+    hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout, max_position_embeddings: 128, type_vocab_size: 2,
     initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0, tie_word_embeddings: true,
   };
 }
@@ -146,7 +150,7 @@ export async function pretrain(o: PretrainOptions, print: (l: string) => void = 
   await initBackend(o.backend);
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  const corpus = loadCorpus(o.seed);
+  const corpus = loadCorpus(o.seed, o.corpus);
   const tokDir = join(o.out, 'tokenizer');
   const tok = existsSync(join(tokDir, 'tokenizer.json')) ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
   const tokenize = (docs: string[][]): TokenizedCorpus => ({ docs: docs.map((d) => d.map((s) => tok.tokenizeIds(s))) });
@@ -162,7 +166,7 @@ export async function pretrain(o: PretrainOptions, print: (l: string) => void = 
   const mostFrequent = [...counts].sort((a, b) => b[1] - a[1])[0][0];
   print(`corpus: ${train.docs.length} documents (${[...counts.values()].reduce((a, b) => a + b, 0).toLocaleString('en')} tokens), held out ${evalRows.length} instances; vocabulary ${tok.vocabSize}`);
 
-  const cfg = parseBertConfig(modelConfig(o), 'pretrain config');
+  const cfg = parseBertConfig(modelConfig(o, o.dropout), 'pretrain config');
   const model = new BertForMaskedLM(cfg, { generator: new Generator(o.seed), backend: o.backend });
   const dropoutGen = new Generator(o.seed + 1);
   for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropoutGen;
@@ -204,7 +208,9 @@ export async function pretrain(o: PretrainOptions, print: (l: string) => void = 
       const batches = order.length;
       while (p.batchInEpoch < batches && p.step < o.steps && performance.now() < deadline) {
         const tStep = performance.now();
-        const b = makeBatch(order[p.batchInEpoch].map((i) => rows[i]), o.backend);
+        const batchRows = order[p.batchInEpoch].map((i) => rows[i]);
+        const tokens = batchRows.reduce((n, r) => n + r.ids.length, 0);
+        const b = makeBatch(batchRows, o.backend);
         const scope = beginScope();
         const loss = model.forward(b).loss!;
         const lossValue = (await loss.data())[0];
@@ -219,7 +225,7 @@ export async function pretrain(o: PretrainOptions, print: (l: string) => void = 
         p.step++;
         p.batchInEpoch++;
         const seconds = (performance.now() - tStep) / 1000;
-        log.write({ type: 'step', step: p.step, epoch: p.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: o.batch / seconds, seconds });
+        log.write({ type: 'step', step: p.step, epoch: p.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: o.batch / seconds, tokens, seconds });
         sink.update(p.step, { loss: lossValue, seqPerS: o.batch / seconds });
         if (p.step % o.evalEvery === 0) await evalNow();
         if (p.step % o.saveEvery === 0) await save();

@@ -120,7 +120,7 @@ export class CpuBackend implements Backend {
     if (s.freed) throw new BackendError('cpu: storage freed twice');
     s.freed = true;
     this.live--;
-    if (s.ptr >= 0) (runtime as Runtime).heap.release(s.ptr, 4 * s.length);
+    if (s.ptr >= 0) (runtime as Runtime).heap.release(s.ptr);
   }
 
   write(storage: Storage, data: TypedArray, offset = 0): void {

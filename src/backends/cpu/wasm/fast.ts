@@ -258,8 +258,8 @@ export class FastKernels {
     try {
       this.rt.parallel(jobs);
     } finally {
-      heap.release(table, 12 * batch);
-      if (bpacked > 0) heap.release(bpacked, 4 * k * npad);
+      heap.release(table);
+      if (bpacked > 0) heap.release(bpacked);
     }
     return true;
   }

@@ -1,8 +1,12 @@
 /**
  * The allocator for float32 storage in the (shared) wasm memory. Blocks come in size classes (four per
  * power of two, 64-byte aligned) with a free list each, so the buffers a training step frees are exactly
- * the ones the next step reuses and memory stops growing after the first step. New space comes from a
- * bump pointer; the memory grows by at least a quarter at a time. Shared memory never moves or shrinks,
+ * the ones the next step reuses and memory stops growing after the first step. A request whose class is
+ * empty takes a free block of up to twice its size before new space is cut: with length-bucketed batches
+ * every step has other shapes, and exact classes alone kept a step's worth of blocks per sequence length
+ * (4 GiB, the wasm limit, after ~30 pretraining steps of a 4×256 model; later steps then fell back to
+ * plain arrays and ran 20× slower). New space comes from a bump pointer; the memory grows by at least a
+ * quarter at a time. Shared memory never moves or shrinks,
  * so a typed-array view made before a grow stays valid after it; a non-shared memory detaches its old
  * buffer, so views must be remade against `buffer` (CpuStorage does).
  */
@@ -20,6 +24,8 @@ export function sizeClass(bytes: number): number {
 
 export class Heap {
   private readonly free = new Map<number, number[]>();
+  /** the class size of every block handed out (a block may serve a smaller request than its class) */
+  private readonly blockSize = new Map<number, number>();
   private top: number;
   /** the memory's current buffer (a new object after each grow) */
   buffer: ArrayBufferLike;
@@ -38,25 +44,37 @@ export class Heap {
   /** Byte address of a fresh block of at least `bytes`, or -1 when the memory cannot grow that far. */
   alloc(bytes: number): number {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    if (list && list.length) {
-      this.inUse += size;
-      return list.pop()!;
+    let ptr = this.takeFree(size, 2 * size);
+    if (ptr < 0) {
+      const end = this.top + size;
+      if (end <= this.buffer.byteLength || this.grow(end)) {
+        ptr = this.top;
+        this.top = end;
+        this.blockSize.set(ptr, size);
+      } else {
+        // out of memory: any free block that fits beats failing
+        ptr = this.takeFree(size, Infinity);
+        if (ptr < 0) return -1;
+      }
     }
-    const end = this.top + size;
-    if (end > this.buffer.byteLength && !this.grow(end)) return -1;
-    const ptr = this.top;
-    this.top = end;
-    this.inUse += size;
+    this.inUse += this.blockSize.get(ptr)!;
     return ptr;
   }
 
-  release(ptr: number, bytes: number): void {
-    const size = sizeClass(bytes);
+  release(ptr: number): void {
+    const size = this.blockSize.get(ptr);
+    if (size === undefined) throw new Error(`heap: release of unknown block ${ptr}`);
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(ptr);
     this.inUse -= size;
+  }
+
+  /** A free block of the smallest class in [size, limit], or -1. */
+  private takeFree(size: number, limit: number): number {
+    let best = -1;
+    for (const [s, list] of this.free) if (s >= size && s <= limit && list.length && (best < 0 || s < best)) best = s;
+    return best < 0 ? -1 : this.free.get(best)!.pop()!;
   }
 
   get byteLength(): number {
