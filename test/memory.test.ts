@@ -21,7 +21,7 @@ describe('memory is explicit', () => {
         w.grad = null;
         const updated = P.noGrad(() => P.sub(w, P.mul(g, 0.01)));
         g.dispose();
-        w._replaceWith(updated);
+        w.assignFrom(updated);
       });
     step();
     const buffers = backend.liveBuffers();

@@ -75,7 +75,7 @@ describe('LoRA adapter', () => {
         const g = new P.Generator(seed);
         const lin = new P.Linear(i, o, { dtype: 'float64', init: { std: 1, generator: g } });
         const ad = new P.LoraAdapter('m', lin, { rank: r, alpha, generator: g });
-        ad.B.weight._replaceWith(P.randn([o, r], { dtype: 'float64', generator: g }));
+        ad.B.weight.assignFrom(P.randn([o, r], { dtype: 'float64', generator: g }));
         const x = P.randn([3, i], { dtype: 'float64', generator: g });
         const [W, b, A, B, X] = [lin.weight, lin.bias!, ad.A.weight, ad.B.weight, x].map((t) => t.toArraySync() as number[][]);
         const y = lin.forward(x).toArraySync() as number[][];
@@ -258,7 +258,7 @@ describe('PEFT interop', () => {
   it('export → import round trip is exact', async () => {
     const model = tinyBert(3, 9);
     const setup = P.applyMethod(model, 'prilora', { rankStart: 1, rankEnd: 3, alpha: 4, alphaPerRank: true });
-    for (const ad of setup.adapters) ad.B.weight._replaceWith(P.randn(ad.B.weight.shape, { dtype: 'float64', generator: new P.Generator(2) }));
+    for (const ad of setup.adapters) ad.B.weight.assignFrom(P.randn(ad.B.weight.shape, { dtype: 'float64', generator: new P.Generator(2) }));
     const dir = mkdtempSync(join(tmpdir(), 'prilora-peft-'));
     await P.exportPeft(model, setup, dir);
     const fresh = tinyBert(3, 9);

@@ -79,7 +79,7 @@ describe('prilora train', () => {
       beforeStep: (s, run) => {
         if (s !== 5) return;
         const w = run.model.stateDict().get('classifier.weight')!;
-        w._replaceWith(P.full(w.shape, NaN));
+        w.assignFrom(P.full(w.shape, NaN));
       },
     }).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);

@@ -105,7 +105,7 @@ export abstract class Module {
     for (const [name, value] of source) {
       const p = own.get(name);
       if (!p) continue;
-      p._replaceWith(value instanceof Tensor ? copyFor(p, value) : tensor(value.data, { shape: p.shape, dtype: p.dtype, backend: p.backend }));
+      p.assignFrom(value instanceof Tensor ? copyFor(p, value) : tensor(value.data, { shape: p.shape, dtype: p.dtype, backend: p.backend }));
       loaded.push(name);
     }
     return { loaded, missing, ignored: unexpected };

@@ -9,7 +9,7 @@ import { DTypeError } from '../errors.ts';
 import { assertFloat, isFloat, type DType } from '../tensor/dtype.ts';
 import { broadcastShapes, expandLayout } from '../tensor/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { operands, scalarLike, wrap, type TensorLike } from './util.ts';
+import { adoptScalars, operands, scalarLike, wrap, type TensorLike } from './util.ts';
 
 function unaryRaw(op: UnaryOp, x: Tensor, name: string = op): Tensor {
   assertFloat(name, x.dtype);
@@ -20,7 +20,7 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, name: string = op): Tenso
   const shape = broadcastShapes(name, a.shape, b.shape);
   const va = { storage: a.view(name).storage, layout: expandLayout(name, a.layout, shape) };
   const vb = { storage: b.view(name).storage, layout: expandLayout(name, b.layout, shape) };
-  return wrap(a.backend, a.backend.binary(op, va, vb, a.dtype), shape);
+  return adoptScalars(wrap(a.backend, a.backend.binary(op, va, vb, a.dtype), shape), a, b);
 }
 
 function floatOperands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
@@ -146,7 +146,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   operands('where', [cond, x], { sameDtype: false });
   const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
   const v = (t: Tensor) => ({ storage: t.view('where').storage, layout: expandLayout('where', t.layout, shape) });
-  const out = wrap(x.backend, x.backend.ternary('where', v(cond), v(x), v(y), x.dtype), shape);
+  const out = adoptScalars(wrap(x.backend, x.backend.ternary('where', v(cond), v(x), v(y), x.dtype), shape), x, y);
   return record('where', out, [x, y], (g) => {
     const zero = scalarLike(g, 0);
     return [x.requiresGrad ? where(cond, g, zero) : null, y.requiresGrad ? where(cond, zero, g) : null];

@@ -2,6 +2,7 @@
 import type { Backend, Storage } from '../backends/backend.ts';
 import { BackendError, DTypeError } from '../errors.ts';
 import { full } from '../tensor/create.ts';
+import { keep } from '../tensor/scope.ts';
 import type { DType } from '../tensor/dtype.ts';
 import type { Layout } from '../tensor/layout.ts';
 import { Tensor } from '../tensor/tensor.ts';
@@ -31,7 +32,22 @@ export function sameDtype(op: string, dtype: DType, expected: DType): void {
   if (dtype !== expected) throw new DTypeError(`${op}: expected ${expected}, got ${dtype}`);
 }
 
-/** A 0-d tensor holding `value` with `like`'s dtype and backend. */
+/** 0-d tensors made from numbers and not yet owned by the result of the op that consumes them. */
+const unowned = new WeakSet<Tensor>();
+
+/**
+ * A 0-d tensor holding `value` with `like`'s dtype and backend, outside every scope: the result of the op
+ * that consumes it takes it over (`adoptScalars`), so `mul(x, 2)` leaks nothing outside a scope, and a
+ * result returned from a scope keeps the constant its gradient rule reads.
+ */
 export function scalarLike(like: Tensor, value: number): Tensor {
-  return full([], value, { dtype: like.dtype, backend: like.backend });
+  const t = keep(full([], value, { dtype: like.dtype, backend: like.backend }));
+  unowned.add(t);
+  return t;
+}
+
+/** `out` takes over those of `inputs` that are unowned number-made scalars. Returns `out`. */
+export function adoptScalars(out: Tensor, ...inputs: Tensor[]): Tensor {
+  for (const t of inputs) if (unowned.delete(t)) out._own(t);
+  return out;
 }

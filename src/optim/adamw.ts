@@ -86,10 +86,9 @@ export class AdamW {
           if (!g) continue;
           const mo = this.moments.get(p) ?? this.init(p);
           const next = adamwStep(p, g, mo, this.masks.get(p) ?? null, { ...hyper, weightDecay: group.weightDecay });
-          p._replaceWith(next.p);
-          mo.m._replaceWith(next.m);
-          mo.v._replaceWith(next.v);
-          Object.values(next).forEach((t) => t.dispose());
+          p.assignFrom(next.p);
+          mo.m.assignFrom(next.m);
+          mo.v.assignFrom(next.v);
         }
       }
     });
@@ -103,8 +102,7 @@ export class AdamW {
   /** Set one moment of `param` (resuming from a checkpoint); takes ownership of `value`. */
   restoreMoment(param: Tensor, which: 'm' | 'v', value: Tensor): void {
     const mo = this.moments.get(param) ?? this.init(param);
-    mo[which]._replaceWith(value);
-    value.dispose();
+    mo[which].assignFrom(value);
   }
 
   zeroGrad(): void {
@@ -135,8 +133,8 @@ export class AdamW {
       if (s.shape.join() !== p.shape.join()) throw new ShapeError(`AdamW.loadStateDict: moments ${fmtShape(s.shape)} for parameter ${fmtShape(p.shape)}`);
       const mo = this.moments.get(p) ?? this.init(p);
       const opts = { shape: p.shape, dtype: p.dtype, backend: p.backend };
-      mo.m._replaceWith(tensor(s.m, opts));
-      mo.v._replaceWith(tensor(s.v, opts));
+      mo.m.assignFrom(tensor(s.m, opts));
+      mo.v.assignFrom(tensor(s.v, opts));
     });
   }
 
@@ -158,9 +156,7 @@ export class AdamW {
 
   private applyMask(p: Tensor, mo: Moments, mask: Tensor): void {
     for (const t of [p, mo.m, mo.v]) {
-      const masked = mul(t, mask);
-      t._replaceWith(masked);
-      masked.dispose();
+      t.assignFrom(mul(t, mask));
     }
   }
 }
@@ -185,8 +181,7 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor
         const clamped = sub(coef, mul(sub(coef, 1), gt(coef, 1)));
         for (const p of params) {
           if (!p.grad) continue;
-          const scaled = mul(p.grad, clamped);
-          p.grad._replaceWith(scaled);
+          p.grad.assignFrom(mul(p.grad, clamped));
         }
       });
     }

@@ -67,9 +67,7 @@ export class LoraAdapter implements LinearDelta {
     // PEFT: kaiming_uniform_(A, a=√5) → bound = gain·√(3/fan_in) with gain = √(2/(1+5)), i.e. 1/√in
     const bound = 1 / Math.sqrt(target.inFeatures);
     noGrad(() => {
-      const u = tidy(() => sub(mul(rand(this.A.weight.shape, { dtype, backend, generator: opts.generator }), 2 * bound), bound));
-      this.A.weight._replaceWith(u);
-      u.dispose();
+      this.A.weight.assignFrom(tidy(() => sub(mul(rand(this.A.weight.shape, { dtype, backend, generator: opts.generator }), 2 * bound), bound)));
     });
     this.statDecay = opts.statDecay;
     this.stats = opts.statDecay === undefined ? null : keep(zeros([target.inFeatures], { dtype, backend }));
@@ -95,8 +93,7 @@ export class LoraAdapter implements LinearDelta {
         const mask = currentTokenMask && currentTokenMask.size === rows.shape[0] ? reshape(currentTokenMask, [-1]) : null;
         return columnNormEma(rows, mask, this.stats!, this.statDecay!);
       });
-      this.stats!._replaceWith(next);
-      next.dispose();
+      this.stats!.assignFrom(next);
     });
     this.statUpdates++;
   }
@@ -119,8 +116,7 @@ export class LoraAdapter implements LinearDelta {
   private shiftWeight(sign: number): void {
     noGrad(() => {
       const w = tidy(() => add(this.target.weight, mul(matmul(this.B.weight, this.A.weight), sign * this.scaling)));
-      this.target.weight._replaceWith(w);
-      w.dispose();
+      this.target.weight.assignFrom(w);
     });
   }
 

@@ -106,9 +106,7 @@ export class Pruner {
       return;
     }
     noGrad(() => {
-      const pruned = mul(w, mask);
-      w._replaceWith(pruned);
-      pruned.dispose();
+      w.assignFrom(mul(w, mask));
     });
     mask.dispose();
   }
@@ -121,9 +119,7 @@ export class Pruner {
         const g = ad.A.weight.grad;
         const m = this.optimizer!.mask(ad.A.weight);
         if (!g || !m) continue;
-        const masked = mul(g, m);
-        g._replaceWith(masked);
-        masked.dispose();
+        g.assignFrom(mul(g, m));
       }
     });
   }

@@ -5,9 +5,9 @@
  * lifetime.
  */
 import type { Backend, Storage, View } from '../backends/backend.ts';
-import { BackendError, DisposedError, fmtShape } from '../errors.ts';
+import { BackendError, DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.ts';
 import type { DType, TypedArray } from './dtype.ts';
-import { contiguousLayout, isContiguous, sizeOf, type Layout } from './layout.ts';
+import { contiguousLayout, isContiguous, sameShape, sizeOf, type Layout } from './layout.ts';
 import { track, untrack } from './scope.ts';
 
 /** One autograd graph node: the op that made a tensor, its inputs and its vector-Jacobian product. */
@@ -46,6 +46,8 @@ export class Tensor {
   private shared: SharedStorage | null;
   private _layout: Layout;
   private scope: Set<Tensor> | null;
+  /** tensors that live exactly as long as this one (the 0-d operands an op made from numbers) */
+  private owned: Tensor[] | null = null;
 
   private constructor(shared: SharedStorage, layout: Layout, dtype: DType) {
     this.shared = shared;
@@ -108,6 +110,13 @@ export class Tensor {
     untrack(this, this.scope);
     this.scope = null;
     this.node = null;
+    if (this.owned) for (const t of this.owned) t.dispose();
+    this.owned = null;
+  }
+
+  /** @internal `t` (kept out of every scope) is disposed with this tensor. */
+  _own(t: Tensor): void {
+    (this.owned ??= []).push(t);
   }
 
   /** @internal used by tidy/keep */
@@ -117,17 +126,22 @@ export class Tensor {
   }
 
   /**
-   * Replace this tensor's contents with `src`'s (same shape and dtype; a new buffer, so views taken
-   * earlier keep the old values). Used by optimisers to update parameters in place of their identity.
+   * Replace this tensor's contents with `src`'s, taking ownership of `src`: afterwards `src` is disposed
+   * and this tensor (same identity, so optimisers and modules holding it see the new values) reads its
+   * storage. Same shape and dtype required; views taken of this tensor earlier keep the old values.
    */
-  _replaceWith(src: Tensor): void {
-    const shared = src.live('assign');
-    this.live('assign');
-    if (src.backend !== this.backend) throw new BackendError(`assign: ${src.backend.name} tensor into ${this.backend.name} tensor`);
+  assignFrom(src: Tensor): void {
+    if (src === this) return;
+    const shared = src.live('assignFrom');
+    this.live('assignFrom');
+    if (src.backend !== this.backend) throw new BackendError(`assignFrom: ${src.backend.name} tensor into ${this.backend.name} tensor`);
+    if (!sameShape(src.shape, this.shape)) throw new ShapeError(`assignFrom: ${fmtShape(src.shape)} into ${fmtShape(this.shape)}`);
+    if (src.dtype !== this.dtype) throw new DTypeError(`assignFrom: ${src.dtype} into ${this.dtype}`);
     shared.refs++;
     this.shared!.release();
     this.shared = shared;
     this._layout = src._layout;
+    src.dispose();
   }
 
   /** Contiguous copy of the elements (row-major), resolved asynchronously so GPU backends fit. */

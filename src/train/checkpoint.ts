@@ -81,12 +81,12 @@ export function loadCheckpoint(dir: string, model: Module, adapters: readonly Lo
     if (kind === 'stats') {
       const ad = adapters.find((a) => a.name === target);
       if (!ad?.stats) throw new ConfigError(`${file.fileName}: no adapter statistics for ${target}`);
-      ad.stats._replaceWith(read(name, ad.stats));
+      ad.stats.assignFrom(read(name, ad.stats));
       continue;
     }
     const p = params.get(target);
     if (!p) throw new ConfigError(`${file.fileName}: ${name} names no parameter of the model`);
-    if (kind === 'param') p._replaceWith(read(name, p));
+    if (kind === 'param') p.assignFrom(read(name, p));
     else if (kind === 'adam_m' || kind === 'adam_v') opt.restoreMoment(p, kind === 'adam_m' ? 'm' : 'v', read(name, p));
     else if (kind === 'mask') opt.setMask(p, read(name, p));
     else throw new ConfigError(`${file.fileName}: unknown state entry ${name}`);
