@@ -8,10 +8,12 @@
  * Run: `npx tsx bench/train-step.bench.ts [lora|full] [batch] [seq] [warmup] [steps]` (default lora 4 128 1 3:
  * batch 32 would take minutes per step on the CPU backend).
  */
-import { HostRng } from '../src/tensor/random.ts';
+import { HostRng } from '../src/core/random.ts';
 import * as P from '../src/index.ts';
 import type { Json } from '../src/nn/config.ts';
-import { applyMethod, paramGroups, type Method } from '../src/prilora/methods.ts';
+import { paramGroups } from '../src/optim/param-groups.ts';
+import { applyMethod } from '../src/prilora/methods.ts';
+import type { Method } from '../src/prilora/options.ts';
 
 const [method, batch, seq, warmup, steps] = [
   (process.argv[2] ?? 'lora') as Method, ...[3, 4, 5, 6].map((i, k) => Number(process.argv[i] ?? [4, 128, 1, 3][k])),
@@ -36,7 +38,7 @@ const CONFIGS: Record<string, Json> = {
 function runner(name: string): { step: () => Promise<number>; dispose: () => void; trainable: number } {
   const cfg = CONFIGS[name];
   const model = P.createSequenceClassifier(cfg, { generator: new P.Generator(0) });
-  applyMethod(model, method, { seed: 0 });
+  applyMethod(model, method, {}, { seed: 0 });
   model.train();
   const opt = new P.AdamW(paramGroups(model, 0.01), { lr: 1e-4 });
   const host = new HostRng(1);
@@ -92,6 +94,6 @@ for (const [k, name] of names.entries()) {
 const ratio = seconds['bert-base'] / seconds['deberta-v3-base'];
 const peer = PYTORCH_H200[method];
 console.log(
-  `batch ${batch} × seq ${seq}, float32 on ${P.defaultBackendName()}: DeBERTa-v3-base runs at ${ratio.toFixed(2)}× BERT-base's seq/s` +
+  `batch ${batch} × seq ${seq}, float32 on ${P.defaultBackend().name}: DeBERTa-v3-base runs at ${ratio.toFixed(2)}× BERT-base's seq/s` +
     (peer ? ` (PyTorch fp32 on an H200, batch 32 × 128: ${peer[0]} / ${peer[1]} = ${(peer[0] / peer[1]).toFixed(2)}×)` : ''),
 );

@@ -15,9 +15,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import '../src/index.ts';
 import type { GlueTask } from '../src/data/glue-tasks.ts';
-import { defaultOptions, type TrainOptions } from '../src/train/options.ts';
+import type { TrainInput } from '../src/train/options.ts';
 import { train } from '../src/train/trainer.ts';
 
 interface Row {
@@ -47,24 +46,23 @@ function finished(): Row[] {
 }
 
 /** The compared variants: methods and the two ablations of PRILoRA's mechanisms. */
-const VARIANTS: Record<string, (t: GlueTask) => Partial<TrainOptions>> = {
-  full: () => ({ method: 'full' }),
-  'lora r=8': () => ({ method: 'lora', rank: 8 }),
-  'prilora 4→12': () => ({ method: 'prilora', rankStart: 4, rankEnd: 12 }),
-  'linear ranks only': () => ({ method: 'prilora', rankStart: 4, rankEnd: 12, prune: false }),
-  'pruning only': () => ({ method: 'prilora', rankStart: 8, rankEnd: 8 }),
+const VARIANTS: Record<string, Omit<TrainInput, 'task'>> = {
+  full: { method: 'full' },
+  'lora r=8': { method: 'lora', adapter: { rank: 8 } },
+  'prilora 4→12': { method: 'prilora', adapter: { rankStart: 4, rankEnd: 12 } },
+  'linear ranks only': { method: 'prilora', adapter: { rankStart: 4, rankEnd: 12 }, prune: { enabled: false } },
+  'pruning only': { method: 'lora', adapter: { rank: 8 }, prune: { enabled: true } },
 };
 const tasks = values.tasks!.split(',') as GlueTask[];
 const seeds = values.seeds!.split(',').map(Number);
 
 for (const task of tasks) {
-  for (const [variant, make] of Object.entries(VARIANTS)) {
+  for (const [variant, v] of Object.entries(VARIANTS)) {
     if (variant.includes('only') && task !== values.ablation) continue;
     for (const seed of seeds) {
       if (finished().some((r) => key(r.variant, r.task, r.seed) === key(variant, task, seed))) continue;
-      const v = make(task);
-      const o: TrainOptions = {
-        ...defaultOptions(task, v.method!),
+      const o: TrainInput = {
+        task,
         ...v,
         seed,
         model: values.model,

@@ -26,8 +26,8 @@ describe('bench train-step', () => {
 
   it('rejects bad flags with one clear line', async () => {
     expect((await run(['bench', 'train-step', '--size', 'huge'])).err[0]).toMatch(/--size must be one of tiny, mini, base/);
-    expect((await run(['bench', 'train-step', '--seq', '600'])).err[0]).toMatch(/--seq must be ≤ 512/);
-    expect((await run(['bench', 'train-step', '--dropout', '1'])).err[0]).toMatch(/--dropout must be in \[0, 1\)/);
+    expect((await run(['bench', 'train-step', '--seq', '600'])).err[0]).toMatch(/--seq must be an integer in \[2, 512\], got 600/);
+    expect((await run(['bench', 'train-step', '--dropout', '1'])).err[0]).toMatch(/--dropout must be a number in \[0, 1\), got 1/);
   });
 
   it('bench matmul --threads sets the CPU threads and reports them', async () => {

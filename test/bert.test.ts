@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { checkFixture, LIMITS } from '../src/cli/fixture-check.ts';
+import { checkFixture, LIMITS } from '../src/verify/fixture-check.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../src/io/safetensors.ts';
 import { parseBertConfig } from '../src/nn/bert.ts';
 import { loadBertForSequenceClassification } from '../src/nn/pretrained.ts';

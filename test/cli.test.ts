@@ -47,7 +47,8 @@ describe('prilora CLI', () => {
   it('bad flags give a clear message and a non-zero status', async () => {
     const r = await run(['bench', 'matmul', '--n', 'big']);
     expect(r.code).toBe(1);
-    expect(r.err[0]).toBe('prilora bench: ConfigError: --n must be an integer ≥ 1, got "big"');
+    expect(r.err[0]).toBe('prilora bench matmul: ConfigError: --n must be an integer, got "big"');
+    expect((await run(['bench', 'matmul', '--n', '0'])).err[0]).toBe('prilora bench matmul: ConfigError: --n must be an integer ≥ 1, got 0');
     expect((await run(['nonsense'])).code).toBe(2);
   });
 

@@ -276,7 +276,7 @@ describe.skipIf(!info.enabled)(`CPU fast path (${info.threads} threads, relaxed 
 
   it('freed storage is reused: repeated steps do not grow memory or leak buffers', () => {
     setCpuPath('fast');
-    const backend = P.getBackend('cpu');
+    const backend = P.cpuBackend();
     const w = P.keep(P.tensor(randomArray(64 * 64, 1), { shape: [64, 64] }));
     w.requiresGrad = true;
     const x = P.keep(P.tensor(randomArray(32 * 64, 2), { shape: [32, 64] }));

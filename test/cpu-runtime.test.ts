@@ -13,7 +13,7 @@ import { UNARY } from '../src/backends/pointwise.ts';
 import { pointwiseKernel } from '../src/backends/cpu/strided.ts';
 import { FastKernels } from '../src/backends/cpu/wasm/fast.ts';
 import { Runtime } from '../src/backends/cpu/wasm/runtime.ts';
-import { contiguousLayout } from '../src/tensor/layout.ts';
+import { contiguousLayout } from '../src/core/layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../src/index.ts';
 import { writeTokenizerFiles } from '../src/pretrain/vocab.ts';
-import { defaultOptions } from '../src/train/options.ts';
 import { train } from '../src/train/trainer.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures/hf/deberta_cls');
@@ -18,7 +17,7 @@ describe('prilora train --model <deberta dir>', () => {
     writeTokenizerFiles(dir, ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...chars, ...chars.map((c) => `##${c}`), '.', ',', "'", '-', '!', '?']);
     const out = mkdtempSync(join(tmpdir(), 'prilora-deberta-run-'));
     const r = await train(
-      { ...defaultOptions('rte', 'prilora'), model: dir, out, maxSteps: 4, trainLimit: 32, evalLimit: 16, batch: 8, maxLen: 24, pruneEvery: 2 },
+      { task: 'rte', method: 'prilora', model: dir, out, maxSteps: 4, trainLimit: 32, evalLimit: 16, batch: 8, maxLen: 24, prune: { every: 2 } },
       { print: () => {} },
     );
     expect(r.run.model.family).toBe('deberta-v2');

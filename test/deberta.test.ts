@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { checkFixture } from '../src/cli/fixture-check.ts';
+import { checkFixture } from '../src/verify/fixture-check.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../src/io/safetensors.ts';
 import { buildRelativePosition, logBucketPosition, relativeIndex } from '../src/nn/relative-position.ts';
 import type { Json } from '../src/nn/config.ts';

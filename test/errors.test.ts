@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
+import { openBackend, type BackendName } from '../src/cli/devices.ts';
 
 const err = (fn: () => unknown): Error => {
   try {
@@ -51,10 +52,12 @@ describe('bad input gives typed errors naming the op and the shapes / dtypes', (
     expect(() => P.sum(inner!)).toThrow(P.DisposedError);
   });
 
-  it('BackendError: unknown backend, sync read where impossible', () => {
-    const e = err(() => P.ones([2], { backend: 'nope' }));
+  it('BackendError: operands on two backends; an unknown backend name is a ConfigError listing the names', () => {
+    const other = new P.CpuBackend();
+    const e = err(() => P.add(P.ones([2]), P.ones([2], { backend: other })));
     expect(e).toBeInstanceOf(P.BackendError);
-    expect(e.message).toMatch(/unknown backend "nope"/);
+    expect(e.message).toBe('add: operands on backends cpu and cpu');
+    expect(() => openBackend('nope' as BackendName)).toThrow(/^backend must be one of cpu, webgpu, gpujs, got "nope"$/);
   });
 
   it('backward on a non-scalar without a seed names the shape', () => {

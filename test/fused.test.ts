@@ -9,7 +9,7 @@ import * as P from '../src/index.ts';
 import type { AdamWStep } from '../src/backends/backend.ts';
 import { adamwComposite, adamwStep } from '../src/optim/adamw-step.ts';
 import { columnNormEma, columnNormEmaComposite } from '../src/prilora/statistics.ts';
-import { isContiguous } from '../src/tensor/layout.ts';
+import { isContiguous } from '../src/core/layout.ts';
 import { BACKENDS, RUNS, make, scoped, shapeArb, stored, values, valuesArb, type LayoutKind } from './helpers.ts';
 import type { NDArray } from './reference.ts';
 
@@ -51,8 +51,8 @@ const caseArb = shapeArb({ allowZero: true }).chain((shape) => {
 afterEach(() => vi.restoreAllMocks());
 
 for (const c of BACKENDS) {
-  describe(`fused kernels on ${c.backend}/${c.dtype}${c.path ? ` (${c.path})` : ''}`, () => {
-    const backend = () => P.getBackend(c.backend);
+  describe(`fused kernels on ${c.name}/${c.dtype}${c.path ? ` (${c.path})` : ''}`, () => {
+    const backend = () => c.backend;
 
     it('fused where the backend has a kernel, composite otherwise; both equal the float64 update', async () => {
       const spy = backend().adamw ? vi.spyOn(backend() as Required<P.Backend>, 'adamw') : null;

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError, DataError } from '../src/core/errors.ts';
 import {
   bundledGlueDir,
-  DataError,
   GLUE_TASK_SPECS,
   GLUE_TASKS,
   loadGlueSplit,

@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
 import { GlStorage } from '../src/backends/gpujs/storage.ts';
-import { checkFixture, LIMITS } from '../src/cli/fixture-check.ts';
+import { checkFixture, LIMITS } from '../src/verify/fixture-check.ts';
 import { main } from '../src/cli/main.ts';
+import { openBackend } from '../src/cli/devices.ts';
 
 async function startGpujs(): Promise<P.GpujsBackend | null> {
   try {
-    return (await P.initBackend('gpujs')) as P.GpujsBackend;
+    return (await openBackend('gpujs')) as P.GpujsBackend;
   } catch (e) {
     if (process.env.CI) throw e;
     console.warn(`gpujs could not start (${(e as Error).message}); test/gpujs.test.ts is skipped`);
@@ -22,7 +23,7 @@ async function startGpujs(): Promise<P.GpujsBackend | null> {
 }
 
 const gl = await startGpujs();
-const on = { backend: 'gpujs' };
+const on = { backend: gl! };
 const FIXTURES = join(import.meta.dirname, 'fixtures/hf');
 
 const storageOf = (t: P.Tensor): GlStorage => t.view('test').storage as GlStorage;
@@ -31,7 +32,7 @@ const storageOf = (t: P.Tensor): GlStorage => t.view('test').storage as GlStorag
  * A 1-layer tiny BERT classifier (random init), its batch (one padded sequence) and one forward + backward;
  * `step` counts the fallbacks of the step alone, not of drawing the weights.
  */
-function tinyTrainStep(backend: string): { loss: number; grads: Map<string, Float32Array>; step: Record<string, number> } {
+function tinyTrainStep(backend: P.Backend): { loss: number; grads: Map<string, Float32Array>; step: Record<string, number> } {
   const cfg = P.parseBertConfig({
     model_type: 'bert', vocab_size: 64, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 37,
     max_position_embeddings: 16, type_vocab_size: 2, num_labels: 3, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1,
@@ -55,9 +56,9 @@ describe.skipIf(!gl)('gpujs backend', () => {
   const backend = gl!;
 
   it('runs HeadlessGLKernel kernels on headless-gl (ANGLE), proven by the start-up probe', () => {
-    expect(backend.mode).toMatchObject({ mode: 'headlessgl', kernelClass: 'HeadlessGLKernel', renderer: 'ANGLE' });
-    expect(backend.mode.version).toMatch(/^WebGL 1\.0/);
-    expect(backend.mode.maxTextureSize).toBeGreaterThanOrEqual(4096);
+    expect(backend.kernelMode).toMatchObject({ mode: 'headlessgl', kernelClass: 'HeadlessGLKernel', renderer: 'ANGLE' });
+    expect(backend.kernelMode.version).toMatch(/^WebGL 1\.0/);
+    expect(backend.kernelMode.maxTextureSize).toBeGreaterThanOrEqual(4096);
     expect(backend.describe()).toMatch(/headlessgl mode \(HeadlessGLKernel kernels\) on ANGLE/);
   });
 
@@ -109,8 +110,8 @@ describe.skipIf(!gl)('gpujs backend', () => {
   });
 
   it('a tiny BERT train step matches the CPU, with only int32 bookkeeping and random draws on the CPU', () => {
-    const gpu = tinyTrainStep('gpujs');
-    const cpu = tinyTrainStep('cpu');
+    const gpu = tinyTrainStep(gl!);
+    const cpu = tinyTrainStep(P.cpuBackend());
     expect(Math.abs(gpu.loss - cpu.loss)).toBeLessThan(1e-5 * Math.abs(cpu.loss));
     for (const [name, g] of cpu.grads) {
       const d = gpu.grads.get(name)!;
@@ -125,7 +126,7 @@ describe.skipIf(!gl)('gpujs backend', () => {
 
   for (const fixture of ['bert_cls', 'bert_reg']) {
     it(`check-fixture ${fixture} passes in float32 (forward ≤ 1e-5, grad ≤ 1e-4)`, async () => {
-      const r = await checkFixture(join(FIXTURES, fixture), { dtype: 'float32', backend: 'gpujs' });
+      const r = await checkFixture(join(FIXTURES, fixture), { dtype: 'float32', backend: gl! });
       expect(LIMITS.float32.forward).toBe(1e-5);
       expect(LIMITS.float32.grad).toBe(1e-4);
       for (const c of r.comparisons) expect(c.error, `${c.part} ${c.name}`).toBeLessThanOrEqual(c.limit);
@@ -140,7 +141,7 @@ describe.skipIf(!gl)('gpujs backend', () => {
     try {
       expect(await main(['gradcheck', '--backend', 'gpujs', '--json'], { log: (l) => out.push(l), error: () => {} })).toBe(0);
     } finally {
-      await P.setDefaultBackend('cpu');
+      P.setDefaultBackend(P.cpuBackend());
     }
     const last = JSON.parse(out[out.length - 1]);
     expect(last).toMatchObject({ pass: true, failed: [] });
@@ -153,7 +154,7 @@ describe.skipIf(!gl)('gpujs backend', () => {
       const code = await main(['bench', 'matmul', '--backend', 'gpujs', '--n', '48', '--json'], { log: (l) => out.push(l), error: () => {} });
       expect(code).toBe(0);
     } finally {
-      await P.setDefaultBackend('cpu');
+      P.setDefaultBackend(P.cpuBackend());
     }
     expect(out).toContain('kernel mode: headlessgl (HeadlessGLKernel)');
     expect(out).toContain('CPU fallbacks: random ×2');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { GRADCHECK_CASES, NON_DIFFERENTIABLE, runGradcheckSuite } from '../src/autograd/gradcheck-suite.ts';
-import { record } from '../src/autograd/engine.ts';
+import { GRADCHECK_CASES, NON_DIFFERENTIABLE, runGradcheckSuite } from '../src/verify/gradcheck-suite.ts';
+import { record } from '../src/autograd/record.ts';
 
 describe('gradcheck suite', () => {
   it('covers every exported differentiable op', () => {

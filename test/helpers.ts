@@ -3,10 +3,13 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import * as P from '../src/index.ts';
 import { setCpuPath, type CpuPath } from '../src/backends/cpu/index.ts';
+import { openBackend, type BackendName } from '../src/cli/devices.ts';
 import type { NDArray } from './reference.ts';
 
 export interface BackendCase {
-  backend: string;
+  /** the backend's name, for test titles */
+  name: BackendName;
+  backend: P.Backend;
   dtype: P.FloatDType;
   /** relative tolerance for results computed in this dtype */
   tol: number;
@@ -23,14 +26,15 @@ export interface BackendCase {
  * processes of its own: vitest.config.ts's `gpujs` project sets PRILORA_TEST_GPU=gpujs.
  */
 async function gpujsCases(): Promise<BackendCase[]> {
+  let backend: P.Backend;
   try {
-    await P.initBackend('gpujs');
+    backend = await openBackend('gpujs');
   } catch (e) {
     if (process.env.CI) throw e;
     console.warn(`${(e as Error).message}; the gpujs suites are skipped on this machine`);
     return [];
   }
-  return [{ backend: 'gpujs', dtype: 'float32', tol: 2e-6, flushesSubnormals: true }];
+  return [{ name: 'gpujs', backend, dtype: 'float32', tol: 2e-6, flushesSubnormals: true }];
 }
 
 /**
@@ -41,9 +45,9 @@ async function gpujsCases(): Promise<BackendCase[]> {
 async function deviceBackends(): Promise<BackendCase[]> {
   if (process.env.PRILORA_TEST_WEBGPU === '0') return [];
   try {
-    await P.initBackend('webgpu');
+    const backend = await openBackend('webgpu');
     // float32 computed in float32 (the CPU rounds float64 results once): device exp/log/pow are a few ulp
-    return [{ backend: 'webgpu', dtype: 'float32', tol: 1e-5 }];
+    return [{ name: 'webgpu', backend, dtype: 'float32', tol: 1e-5 }];
   } catch (e) {
     const why = `WebGPU could not start: ${(e as Error).message}`;
     if (process.env.CI) throw new Error(`${why} (CI expects WebGPU through Mesa's llvmpipe: see .ci/run)`);
@@ -57,9 +61,9 @@ export const BACKENDS: BackendCase[] =
   process.env.PRILORA_TEST_GPU === 'gpujs'
     ? await gpujsCases()
     : [
-        { backend: 'cpu', dtype: 'float64', tol: 1e-12 },
-        { backend: 'cpu', dtype: 'float32', tol: 2e-6 },
-        { backend: 'cpu', dtype: 'float32', tol: 2e-6, path: 'plain' },
+        { name: 'cpu', backend: P.cpuBackend(), dtype: 'float64', tol: 1e-12 },
+        { name: 'cpu', backend: P.cpuBackend(), dtype: 'float32', tol: 2e-6 },
+        { name: 'cpu', backend: P.cpuBackend(), dtype: 'float32', tol: 2e-6, path: 'plain' },
         ...(await deviceBackends()),
       ];
 
@@ -68,7 +72,7 @@ export const LAYOUTS: LayoutKind[] = ['contiguous', 'transposed', 'strided', 'of
 
 /** A tensor with `a`'s values laid out as `kind` says (all but 'contiguous' are non-contiguous views). */
 export function make(a: NDArray, c: BackendCase, kind: LayoutKind = 'contiguous', dtype: P.DType = c.dtype): P.Tensor {
-  if (c.backend === 'cpu') setCpuPath(c.path ?? 'fast');
+  if (c.name === 'cpu') setCpuPath(c.path ?? 'fast');
   const opts = { dtype, backend: c.backend };
   const nd = a.shape.length;
   switch (kind) {

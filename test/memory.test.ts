@@ -3,7 +3,7 @@ import * as P from '../src/index.ts';
 
 describe('memory is explicit', () => {
   it('1,000 forward+backward iterations inside scopes leave the live buffer and tensor counts unchanged', () => {
-    const backend = P.getBackend('cpu');
+    const backend = P.cpuBackend();
     const gen = new P.Generator(1);
     const w = P.keep(P.mul(P.randn([16, 8], { generator: gen }), 0.1));
     w.requiresGrad = true;

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ShapeError } from '../src/errors.ts';
-import { DataError } from '../src/data/errors.ts';
+import { DataError, ShapeError } from '../src/core/errors.ts';
 import {
   accuracy,
   averageRanks,

@@ -24,7 +24,7 @@ function moveAxisLast(a: R.NDArray, axis: number): { moved: R.NDArray; back: (m:
 }
 
 for (const c of BACKENDS) {
-  describe(`softmax family on ${c.backend}/${c.dtype}`, () => {
+  describe(`softmax family on ${c.name}/${c.dtype}`, () => {
     it('softmax / logSoftmax along any axis, stable for -inf, -1e9 and -3.4e38 masks', async () => {
       await fc.assert(
         fc.asyncProperty(maskedArb, layoutArb, scoped(async ([a, masked, maskValue, axis], layout) => {
@@ -90,7 +90,7 @@ for (const c of BACKENDS) {
     });
   });
 
-  describe(`layer norm, dropout and losses on ${c.backend}/${c.dtype}`, () => {
+  describe(`layer norm, dropout and losses on ${c.name}/${c.dtype}`, () => {
     it('layerNorm matches the reference and its composite twin', async () => {
       await fc.assert(
         fc.asyncProperty(

@@ -40,7 +40,7 @@ const BINARY: [string, (a: P.Tensor, b: P.Tensor) => P.Tensor, (a: number, b: nu
 ];
 
 for (const c of BACKENDS) {
-  describe(`pointwise ops on ${c.backend}/${c.dtype}`, () => {
+  describe(`pointwise ops on ${c.name}/${c.dtype}`, () => {
     for (const [name, op, ref, [lo, hi]] of UNARY) {
       it(`${name} matches the float64 reference on any shape and layout`, async () => {
         await fc.assert(

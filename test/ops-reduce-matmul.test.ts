@@ -18,7 +18,7 @@ const reduceArb = (allowZero: boolean) =>
 const neg = (axes: number[], nd: number, useNeg: boolean) => axes.map((x) => (useNeg ? x - nd : x));
 
 for (const c of BACKENDS) {
-  describe(`reductions on ${c.backend}/${c.dtype}`, () => {
+  describe(`reductions on ${c.name}/${c.dtype}`, () => {
     it('sum and mean over any axes, keepdim or not (size-0 dims sum to 0)', async () => {
       await fc.assert(
         fc.asyncProperty(reduceArb(true), layoutArb, scoped(async ([a, axes, keep, useNeg], layout) => {
@@ -61,7 +61,7 @@ for (const c of BACKENDS) {
     });
   });
 
-  describe(`matmul on ${c.backend}/${c.dtype}`, () => {
+  describe(`matmul on ${c.name}/${c.dtype}`, () => {
     it('batched matmul with broadcast batch dims and transposed / strided operands', async () => {
       const arb = fc
         .tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 }), shapeArb({ maxDims: 2, maxSide: 3 }))

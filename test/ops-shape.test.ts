@@ -5,7 +5,7 @@ import * as R from './reference.ts';
 import { BACKENDS, RUNS, expectClose, int32, item, layoutArb, make, ndArb, scoped, shapeArb, stored, values } from './helpers.ts';
 
 for (const c of BACKENDS) {
-  describe(`shape ops on ${c.backend}/${c.dtype}`, () => {
+  describe(`shape ops on ${c.name}/${c.dtype}`, () => {
     it('reshape keeps row-major order from any layout (view when possible, copy otherwise)', async () => {
       await fc.assert(
         fc.asyncProperty(ndArb(shapeArb({ allowZero: true })), layoutArb, fc.boolean(), scoped(async (a, layout, inferLast) => {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
 import { loadCheckpoint, saveCheckpoint, type Progress } from '../src/train/checkpoint.ts';
 
-const cpu = () => P.getBackend('cpu');
+const cpu = () => P.cpuBackend();
 
 function tinyBert(seed = 1): P.BertForSequenceClassification {
   const cfg = P.parseBertConfig({ model_type: 'bert', vocab_size: 30, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 12, max_position_embeddings: 16, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
@@ -75,7 +75,7 @@ describe('replaced tensors are owned, not leaked', () => {
   it('resuming a checkpoint and loading AdamW state keep the live counts', async () => {
     const start = counts();
     const model = tinyBert();
-    const setup = P.applyMethod(model, 'prilora', { rankStart: 2, rankEnd: 4, seed: 3 });
+    const setup = P.applyMethod(model, 'prilora', { rankStart: 2, rankEnd: 4 }, { seed: 3 });
     const opt = new P.AdamW(P.paramGroups(model, 0.01), { lr: 1e-3 });
     step(model, opt);
     const dir = join(mkdtempSync(join(tmpdir(), 'prilora-own-')), 'ckpt');
@@ -112,7 +112,7 @@ describe('replaced tensors are owned, not leaked', () => {
 
   it('merge and unmerge keep the live counts', () => {
     const model = tinyBert();
-    const setup = P.applyMethod(model, 'lora', { rank: 2, seed: 4 });
+    const setup = P.applyMethod(model, 'lora', { rank: 2 }, { seed: 4 });
     const before = counts();
     for (const ad of setup.adapters) ad.merge();
     for (const ad of setup.adapters) ad.unmerge();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DTypeError, FormatError, ShapeError } from '../src/errors.ts';
+import { DTypeError, FormatError, ShapeError } from '../src/core/errors.ts';
 import {
   MAX_HEADER_LENGTH,
   SAFE_DTYPE_SIZE,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { philox4x32 } from '../src/tensor/random.ts';
+import { philox4x32 } from '../src/core/random.ts';
 
 describe('Philox-4x32-10', () => {
   // known-answer vectors published with Random123 (kat_vectors: philox4x32_10)

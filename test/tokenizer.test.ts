@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { TextTokenizer, defaultVocabDir, truncateLongestFirst } from '../src/data/tokenizer.ts';
 
 const vocabDir = defaultVocabDir();

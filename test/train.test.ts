@@ -6,14 +6,15 @@ import * as P from '../src/index.ts';
 import { main } from '../src/cli/main.ts';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
 import { readLog } from '../src/train/log.ts';
-import { defaultOptions, type TrainOptions } from '../src/train/options.ts';
-import { NonFiniteError, train } from '../src/train/trainer.ts';
+import type { TrainInput } from '../src/train/options.ts';
+import { NonFiniteError } from '../src/core/errors.ts';
+import { train } from '../src/train/trainer.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'prilora-train-'));
 
 /** A small, fast run on the bundled model and data. */
-function quick(task: P.GlueTask, method: P.Method, extra: Partial<TrainOptions> = {}): TrainOptions {
-  return { ...defaultOptions(task, method), out: tmp(), trainLimit: 96, evalLimit: 48, batch: 16, maxLen: 32, maxSteps: 6, logEvery: 100, ...extra };
+function quick(task: P.GlueTask, method: P.Method, extra: Omit<TrainInput, 'task'> = {}): TrainInput & { out: string } {
+  return { task, method, out: tmp(), trainLimit: 96, evalLimit: 48, batch: 16, maxLen: 32, maxSteps: 6, logEvery: 100, ...extra };
 }
 
 async function cli(argv: string[]) {
@@ -52,7 +53,7 @@ describe('prilora train', () => {
   });
 
   it('kill and resume: a run stopped at N/2 and resumed ends with bit-identical weights', async () => {
-    const o = quick('sst2', 'prilora', { maxSteps: 8, saveEvery: 4, pruneEvery: 2, seed: 3, trainLimit: 160 });
+    const o = quick('sst2', 'prilora', { maxSteps: 8, saveEvery: 4, prune: { every: 2 }, seed: 3, trainLimit: 160 });
     const full = await train(o, { print: () => {} });
     const finalA = readFileSync(join(o.out, 'checkpoint', 'state.safetensors'));
     const o2 = { ...o, out: tmp() };
@@ -103,7 +104,7 @@ describe('prilora train', () => {
   });
 
   it('the report draws loss, metrics, learning rate and the rank / sparsity heatmaps', async () => {
-    const o = quick('sst2', 'prilora', { maxSteps: 6, pruneEvery: 2 });
+    const o = quick('sst2', 'prilora', { maxSteps: 6, prune: { every: 2 } });
     await train(o, { print: () => {} });
     const html = readFileSync(join(o.out, 'report.html'), 'utf8');
     for (const title of ['training loss', 'dev metrics', 'learning rate', 'LoRA rank (layer × module)', 'A-sparsity per adapter at each pruning step']) {

@@ -5,15 +5,16 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import * as P from '../src/index.ts';
-import { runDeviceGradcheckSuite } from '../src/autograd/gradcheck-suite.ts';
-import { checkFixture, LIMITS } from '../src/cli/fixture-check.ts';
+import { runDeviceGradcheckSuite } from '../src/verify/gradcheck-suite.ts';
+import { checkFixture, LIMITS } from '../src/verify/fixture-check.ts';
 import { main } from '../src/cli/main.ts';
 import { parseBertConfig } from '../src/nn/bert.ts';
+import { openBackend } from '../src/cli/devices.ts';
 
 /** As helpers.ts: CI must have WebGPU; elsewhere a machine without it skips this file with the reason. */
 async function startWebGPU(): Promise<P.WebGPUBackend | null> {
   try {
-    return (await P.initBackend('webgpu')) as P.WebGPUBackend;
+    return (await openBackend('webgpu')) as P.WebGPUBackend;
   } catch (e) {
     if (process.env.CI) throw e;
     console.warn(`WebGPU could not start (${(e as Error).message}); test/webgpu.test.ts is skipped`);
@@ -22,7 +23,7 @@ async function startWebGPU(): Promise<P.WebGPUBackend | null> {
 }
 
 const gpu = await startWebGPU();
-const on = { backend: 'webgpu' };
+const on = { backend: gpu! };
 const FIXTURES = join(import.meta.dirname, 'fixtures/hf');
 
 /** Largest |a − b| / (1 + |b|) over two arrays of equal length. */
@@ -151,7 +152,7 @@ describe.skipIf(!gpu)('webgpu backend', () => {
   // the gradient count is the model's whole parameter set
   for (const [fixture, params] of [['bert_cls', 57], ['bert_reg', 57], ['deberta_cls', 42]] as const) {
     it(`check-fixture ${fixture}: every part within the float32 limits`, async () => {
-      const r = await checkFixture(join(FIXTURES, fixture), { backend: 'webgpu' });
+      const r = await checkFixture(join(FIXTURES, fixture), { backend: gpu! });
       expect(r.comparisons.filter((c) => c.part === 'grad').length).toBe(params);
       for (const c of r.comparisons) expect(c.error, `${c.part} ${c.name}`).toBeLessThanOrEqual(LIMITS.float32[c.part]);
       expect(r.worst.forward).toBeLessThanOrEqual(1e-5);
@@ -162,7 +163,7 @@ describe.skipIf(!gpu)('webgpu backend', () => {
 
   it('gradcheck: every op’s float32 values and VJPs match the CPU’s float64 ones (seeds 0–3)', async () => {
     for (const seed of [0, 1, 2, 3]) {
-      const r = await runDeviceGradcheckSuite('webgpu', seed);
+      const r = await runDeviceGradcheckSuite(gpu!, seed);
       expect(r.failed, `seed ${seed}`).toEqual([]);
       expect(r.results.every((x) => x.result.checked > 0)).toBe(true);
     }
@@ -253,7 +254,7 @@ describe.skipIf(!gpu)('webgpu backend', () => {
   });
 
   describe('the CLI with --backend webgpu', () => {
-    afterAll(() => P.setDefaultBackend('cpu'));
+    afterAll(() => P.setDefaultBackend(P.cpuBackend()));
     const run = async (argv: string[]) => {
       const out: string[] = [];
       const code = await main(argv, { log: (l) => out.push(l), error: (l) => out.push(l) });

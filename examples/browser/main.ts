@@ -1,13 +1,11 @@
 /**
  * Browser smoke test: the fixture BERT (test/fixtures/hf/bert_cls) runs one forward pass on `navigator.gpu`
  * through the same WebGPU backend as in Node, and its logits are compared with transformers' float64 ones.
- * Only browser-safe modules are imported (no CPU backend, no file-system loaders); the page's title ends
+ * Only browser-safe modules are imported (no file-system loaders; the CPU backend comes along as the default, unused); the page's title ends
  * as PASS or FAIL so that a headless browser can report it (see README.md).
  */
-import '../../src/ops/index.ts';
-import '../../src/backends/webgpu/index.ts';
-import { initBackend, setDefaultBackend } from '../../src/backends/backend.ts';
-import type { WebGPUBackend } from '../../src/backends/webgpu/index.ts';
+import { setDefaultBackend } from '../../src/backends/default.ts';
+import { createWebGPUBackend } from '../../src/backends/webgpu/index.ts';
 import { parseSafetensors, type SafetensorsFile } from '../../src/io/safetensors.ts';
 import { BertForSequenceClassification, parseBertConfig } from '../../src/nn/bert.ts';
 import { tensor } from '../../src/tensor/create.ts';
@@ -43,18 +41,18 @@ function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): number 
 
 async function run(): Promise<boolean> {
   if (!('gpu' in navigator)) throw new Error('navigator.gpu is missing: this browser or context has no WebGPU');
-  const backend = (await initBackend('webgpu')) as WebGPUBackend;
-  await setDefaultBackend('webgpu');
+  const backend = await createWebGPUBackend();
+  setDefaultBackend(backend);
   log(`adapter: ${backend.describe()}`);
 
   const config = parseBertConfig(JSON.parse(new TextDecoder().decode(await fetchBytes('config.json'))), 'config.json');
   const [weights, inputs, reference] = await Promise.all(['model.safetensors', 'inputs.safetensors', 'full.safetensors'].map(safetensors));
-  const model = new BertForSequenceClassification(config, { backend: 'webgpu' }).eval();
+  const model = new BertForSequenceClassification(config, { backend }).eval();
   const state = new Map<string, { data: Float32Array; shape: readonly number[] }>();
   for (const [name, info] of weights.tensors) if (!name.endsWith('position_ids')) state.set(name, { data: weights.getFloat32(name), shape: info.shape });
   model.loadStateDict(state);
 
-  const ids = (name: string) => tensor(inputs.getInt32(name), { shape: inputs.info(name).shape, backend: 'webgpu' });
+  const ids = (name: string) => tensor(inputs.getInt32(name), { shape: inputs.info(name).shape, backend });
   const t0 = performance.now();
   const out = model.forward({ inputIds: ids('input_ids'), attentionMask: ids('attention_mask'), tokenTypeIds: ids('token_type_ids') });
   const logits = await out.logits.data();

@@ -1,6 +1,8 @@
 /**
- * The one interface every backend implements (CPU now; WebGPU and gpu.js later), in the spirit of jax-js:
- * a handful of storage calls plus the primitive kernels. Ops and autograd talk only to this interface.
+ * The one interface every backend implements (cpu/, webgpu/, gpujs/), in the spirit of jax-js: a handful
+ * of storage calls plus the primitive kernels, and a few documented optional members (fused kernels, device
+ * description, threads, fallback counters). Ops and autograd talk only to this interface; library code
+ * receives Backend objects (never names: only the CLI maps names to backends, src/cli/devices.ts).
  *
  * Conventions for every kernel:
  * - Inputs arrive as views (storage + layout). Layouts may be non-contiguous, broadcast (stride 0) or
@@ -9,9 +11,8 @@
  *   written. The only mutating call is `assign`, which writes into a view of existing storage.
  * - Float results are computed at least in the precision of the dtype; CPU accumulates in float64.
  */
-import { BackendError } from '../errors.ts';
-import type { DType, TypedArray } from '../tensor/dtype.ts';
-import type { Layout } from '../tensor/layout.ts';
+import type { DType, TypedArray } from '../core/dtype.ts';
+import type { Layout } from '../core/layout.ts';
 import type { BinaryOp, TernaryOp, UnaryOp } from './pointwise.ts';
 
 /** Backend-owned memory holding `length` elements of `dtype`. Opaque outside its backend. */
@@ -124,57 +125,17 @@ export interface Backend {
    * Null where this device cannot; the caller then uses ops (prilora/statistics.ts).
    */
   columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number): Storage | null;
-}
 
-type Factory = () => Backend | Promise<Backend>;
-
-const registry = new Map<string, Factory>();
-const instances = new Map<string, Backend>();
-let defaultName = 'cpu';
-
-/** Make a backend known by name; it is created on first use (GPU backends need an async start). */
-export function registerBackend(name: string, factory: Factory): void {
-  registry.set(name, factory);
-}
-
-export function registeredBackends(): string[] {
-  return [...registry.keys()];
-}
-
-/** The started backend of that name, or null; never starts one (backends sharing a device check each other). */
-export function startedBackend(name: string): Backend | null {
-  return instances.get(name) ?? null;
-}
-
-/** Start a backend (idempotent). Required once before synchronous use of an asynchronous backend. */
-export async function initBackend(name: string): Promise<Backend> {
-  const have = instances.get(name);
-  if (have) return have;
-  const factory = registry.get(name);
-  if (!factory) throw new BackendError(`unknown backend "${name}" (registered: ${registeredBackends().join(', ')})`);
-  const b = await factory();
-  instances.set(name, b);
-  return b;
-}
-
-/** A started backend; synchronous backends (cpu) start on demand, others need `await initBackend`. */
-export function getBackend(name?: string): Backend {
-  const key = name ?? defaultName;
-  const have = instances.get(key);
-  if (have) return have;
-  const factory = registry.get(key);
-  if (!factory) throw new BackendError(`unknown backend "${key}" (registered: ${registeredBackends().join(', ')})`);
-  const b = factory();
-  if (b instanceof Promise) throw new BackendError(`backend "${key}" starts asynchronously: await initBackend("${key}") first`);
-  instances.set(key, b);
-  return b;
-}
-
-export async function setDefaultBackend(name: string): Promise<void> {
-  await initBackend(name);
-  defaultName = name;
-}
-
-export function defaultBackendName(): string {
-  return defaultName;
+  /** Optional: one line naming where the kernels run (vendor, architecture, API), for logs. */
+  describe?(): string;
+  /** Optional: the number of worker threads the kernels use (the CPU fast path); n ≥ 1. */
+  setThreads?(n: number): void;
+  /**
+   * Optional, for backends that may run work elsewhere than they claim: the kernel mode proven at start
+   * (gpu.js can silently fall back to CPU kernels) and the ops run on the host instead, counted per op
+   * since start or the last reset.
+   */
+  readonly kernelMode?: { mode: string; kernelClass: string };
+  fallbackCounts?(): Record<string, number>;
+  resetFallbackCounts?(): void;
 }

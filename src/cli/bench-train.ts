@@ -5,15 +5,16 @@
  * FFN, mini = 4/256/4/1024, base = 12/768/12/3072, vocabulary 30522 — the shapes of the PyTorch peer
  * (bench/peers/torch_cpu.py), which has no dropout, hence `--dropout 0` by default.
  */
-import { ConfigError } from '../errors.ts';
+import type { Backend } from '../backends/backend.ts';
+import { Generator, HostRng } from '../core/random.ts';
+import { choice, int, num, resolve, type Given } from '../core/spine.ts';
 import { BertForSequenceClassification, parseBertConfig } from '../nn/bert.ts';
 import { AdamW } from '../optim/adamw.ts';
-import { applyMethod, METHODS, paramGroups, type Method } from '../prilora/methods.ts';
+import { paramGroups } from '../optim/param-groups.ts';
+import { applyMethod } from '../prilora/methods.ts';
+import { METHODS } from '../prilora/options.ts';
 import { tensor } from '../tensor/create.ts';
-import { Generator, HostRng } from '../tensor/random.ts';
 import { tidy } from '../tensor/scope.ts';
-import { choiceFlag, intFlag, parseFlags, type Flags } from './args.ts';
-import type { CommandIO } from './main.ts';
 
 export const SIZES = {
   tiny: { layers: 2, hidden: 128, heads: 2, ffn: 512 },
@@ -22,21 +23,21 @@ export const SIZES = {
 } as const;
 export type Size = keyof typeof SIZES;
 
-export const TRAIN_STEP_FLAGS = {
-  size: { type: 'string' },
-  method: { type: 'string' },
-  batch: { type: 'string' },
-  seq: { type: 'string' },
-  steps: { type: 'string' },
-  warmup: { type: 'string' },
-  dropout: { type: 'string' },
-  seed: { type: 'string' },
+export const TRAIN_STEP_SPINE = {
+  size: choice(Object.keys(SIZES) as Size[], { help: 'model shape (tiny 2/128, mini 4/256, base 12/768)', default: 'tiny' }),
+  method: choice(METHODS, { help: 'what trains (LoRA: r 8, alpha 16 on the six linear maps of every layer)', default: 'lora' }),
+  batch: int({ help: 'sequences per step', default: 32, min: 1 }),
+  seq: int({ help: 'tokens per sequence', default: 128, min: 2, max: 512 }),
+  steps: int({ help: 'timed steps', default: 5, min: 1 }),
+  warmup: int({ help: 'untimed steps first', default: 2, min: 0 }),
+  dropout: num({ help: 'dropout (the PyTorch peer has none)', default: 0, min: 0, max: 1, maxExclusive: true }),
+  seed: int({ help: 'seed of weights, ids and padding', default: 0, min: 0 }),
 } as const;
 
 export interface TrainStepResult {
   backend: string;
   size: Size;
-  method: Method;
+  method: string;
   batch: number;
   seq: number;
   trainable: number;
@@ -48,32 +49,16 @@ export interface TrainStepResult {
   seq_per_s: number;
 }
 
-export async function trainStepBench(
-  argv: string[], io: CommandIO, prepare: (flags: Flags) => Promise<string>,
-): Promise<{ result: TrainStepResult; json: boolean }> {
-  const options = { ...TRAIN_STEP_FLAGS, backend: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' } } as const;
-  const { flags } = parseFlags('bench train-step', argv, options);
-  const size = choiceFlag(flags, 'size', Object.keys(SIZES) as Size[], 'tiny');
-  const method = choiceFlag(flags, 'method', METHODS, 'lora');
-  const batch = intFlag(flags, 'batch', 32, 1);
-  const seq = intFlag(flags, 'seq', 128, 2);
-  const steps = intFlag(flags, 'steps', 5, 1);
-  const warmup = intFlag(flags, 'warmup', 2, 0);
-  const seed = intFlag(flags, 'seed', 0, 0);
-  const dropout = flags.dropout === undefined ? 0 : Number(flags.dropout);
-  if (!(dropout >= 0 && dropout < 1)) throw new ConfigError(`--dropout must be in [0, 1), got "${flags.dropout}"`);
-  if (seq > 512) throw new ConfigError(`--seq must be ≤ 512 (max_position_embeddings), got ${seq}`);
-  const backend = await prepare(flags);
-
+export async function trainStepBench(given: Given<typeof TRAIN_STEP_SPINE>, backend: Backend, log: (line: string) => void): Promise<TrainStepResult> {
+  const { size, method, batch, seq, steps, warmup, dropout, seed } = resolve(TRAIN_STEP_SPINE, given);
   const s = SIZES[size];
   const cfg = parseBertConfig({
     model_type: 'bert', vocab_size: 30522, hidden_size: s.hidden, num_hidden_layers: s.layers, num_attention_heads: s.heads,
     intermediate_size: s.ffn, hidden_act: 'gelu', max_position_embeddings: 512, type_vocab_size: 2, num_labels: 2,
     hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout, layer_norm_eps: 1e-12,
   });
-  const gen = new Generator(seed);
-  const model = new BertForSequenceClassification(cfg, { generator: gen, backend });
-  applyMethod(model, method, { seed });
+  const model = new BertForSequenceClassification(cfg, { generator: new Generator(seed), backend });
+  applyMethod(model, method, {}, { seed });
   model.train();
   const opt = new AdamW(paramGroups(model, 0.01), { lr: 1e-4 });
   const trainable = model.countParameters(true);
@@ -110,19 +95,15 @@ export async function trainStepBench(
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
   for (const t of [inputIds, attentionMask, labelT]) t.dispose();
+  opt.dispose();
   model.dispose();
-  for (const mo of opt.momentTensors().values()) {
-    mo.m.dispose();
-    mo.v.dispose();
-  }
   const r: TrainStepResult = {
-    backend, size, method, batch, seq, trainable, steps, step_s: median, min_s: times[0], max_s: times[times.length - 1], seq_per_s: batch / median,
+    backend: backend.name, size, method, batch, seq, trainable, steps, step_s: median, min_s: times[0], max_s: times[times.length - 1], seq_per_s: batch / median,
   };
-  io.log(
-    `train-step ${size}/${method} batch ${batch}×${seq} on ${backend}: ${(median * 1000).toFixed(0)} ms/step ` +
+  log(
+    `train-step ${size}/${method} batch ${batch}×${seq} on ${backend.name}: ${(median * 1000).toFixed(0)} ms/step ` +
       `(min ${(times[0] * 1000).toFixed(0)}, max ${(times[times.length - 1] * 1000).toFixed(0)}), ${r.seq_per_s.toFixed(1)} seq/s, ` +
       `${trainable} trainable`,
   );
-  return { result: r, json: flags.json === true };
+  return r;
 }
-

@@ -1,59 +1,56 @@
-/** The `prilora` command line: dispatch, error reporting and the JSON-last-line convention (CLI.md). */
-import '../index.ts';
-import { PriloraError } from '../errors.ts';
-import { benchCommand } from './bench.ts';
+/** The `prilora` command line: dispatch, --help, error reporting and the JSON-last-line convention (docs/CLI.md). */
+import { ConfigError, PriloraError } from '../core/errors.ts';
+import { benchMatmulCommand, benchTrainStepCommand } from './bench.ts';
 import { checkFixtureCommand } from './check-fixture.ts';
+import type { Command, CommandIO } from './command.ts';
 import { exportPeftCommand } from './export-peft.ts';
+import { helpText, inFlagTerms, parseFlags } from './flags.ts';
 import { gradcheckCommand } from './gradcheck.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { trainCommand } from './train.ts';
 
-export interface CommandIO {
-  log(line: string): void;
-  error(line: string): void;
-}
-
 const consoleIO: CommandIO = { log: (l) => console.log(l), error: (l) => console.error(l) };
 
-const COMMANDS: Record<string, { run: (argv: string[], io: CommandIO) => Promise<number>; help: string }> = {
-  train: {
-    run: trainCommand,
-    help: 'train --task T [--method prilora|lora|full] [--model DIR] [--data DIR] [--out DIR] [--seed N] [--max-steps N] [--epochs N] [--lr X] [--batch N] [--max-len N] [--train-limit N] [--resume] [--json] …',
-  },
-  pretrain: {
-    run: pretrainCommand,
-    help: 'pretrain [--out DIR] [--steps N] [--minutes M] [--batch N] [--lr X] [--hidden N] [--layers N] [--vocab-size N] [--resume] [--json]   masked-LM pretraining on the bundled corpus',
-  },
-  'export-peft': { run: exportPeftCommand, help: 'export-peft <run dir> <out dir> [--json]   the adapter as adapter_config.json + adapter_model.safetensors' },
-  gradcheck: { run: gradcheckCommand, help: 'gradcheck [--seed N] [--backend cpu] [--json]   every differentiable op vs finite differences' },
-  'check-fixture': {
-    run: checkFixtureCommand,
-    help: 'check-fixture <dir | metrics.json> [--dtype f32|f64] [--backend cpu] [--json]   compare with HF float64 references',
-  },
-  bench: { run: benchCommand, help: 'bench matmul --n N | train-step --size tiny|mini|base --method lora|prilora|full [--backend B] [--threads T] [--json]' },
+/** Commands by name; `bench` has two, named with their second word. */
+export const COMMANDS: Record<string, Command> = {
+  train: trainCommand,
+  pretrain: pretrainCommand,
+  'export-peft': exportPeftCommand,
+  gradcheck: gradcheckCommand,
+  'check-fixture': checkFixtureCommand,
+  'bench matmul': benchMatmulCommand,
+  'bench train-step': benchTrainStepCommand,
 };
 
 function usage(): string {
-  return ['usage: prilora <command> [flags]', '', ...Object.values(COMMANDS).map((c) => `  prilora ${c.help}`)].join('\n');
+  const rows = Object.values(COMMANDS).map((c) => `  prilora ${c.usage}\n      ${c.summary}`);
+  return ['usage: prilora <command> [flags]   (prilora <command> --help lists every flag)', '', ...rows].join('\n');
 }
 
 /** Run one command; returns the exit status. Typed errors become one clear line, not a stack trace. */
 export async function main(argv: string[], io: CommandIO = consoleIO): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  const [first, ...rest] = argv;
+  if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.log(usage());
-    return name ? 0 : 2;
+    return first ? 0 : 2;
   }
+  const name = first === 'bench' && rest[0] && !rest[0].startsWith('-') ? `bench ${rest.shift()}` : first;
   const cmd = COMMANDS[name];
   if (!cmd) {
     io.error(`prilora: unknown command "${name}"\n${usage()}`);
     return 2;
   }
   try {
-    return await cmd.run(rest, io);
+    const parsed = parseFlags(name, rest, cmd.spines);
+    if (parsed.help) {
+      io.log(helpText(`prilora ${cmd.usage}`, cmd.spines));
+      return 0;
+    }
+    return await cmd.run(parsed, io);
   } catch (e) {
     if (e instanceof PriloraError) {
-      io.error(`prilora ${name}: ${e.name}: ${e.message}`);
+      const told = e instanceof ConfigError ? inFlagTerms(e, cmd.spines) : e;
+      io.error(`prilora ${name}: ${told.name}: ${told.message}`);
       return 1;
     }
     throw e;

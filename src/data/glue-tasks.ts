@@ -3,7 +3,7 @@
  * positions and label orders follow HuggingFace transformers' GLUE processors, so a model fine-tuned here
  * uses the same class indices as one fine-tuned there.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export const GLUE_TASKS = ['cola', 'sst2', 'mrpc', 'stsb', 'qqp', 'mnli', 'qnli', 'rte', 'wnli'] as const;
 export type GlueTask = (typeof GLUE_TASKS)[number];
@@ -228,5 +228,5 @@ export function isGlueTask(name: string): name is GlueTask {
 export function parseGlueTask(name: string): GlueTask {
   const normalised = name.trim().toLowerCase().replace(/-/g, '');
   if (isGlueTask(normalised)) return normalised;
-  throw new ConfigError(`unknown GLUE task "${name}"; expected one of ${GLUE_TASKS.join(', ')}`);
+  throw new ConfigError(`task: unknown GLUE task "${name}"; expected one of ${GLUE_TASKS.join(', ')}`, 'task');
 }

@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { ConfigError } from '../errors.ts';
-import { DataError } from './errors.ts';
+import { ConfigError } from '../core/errors.ts';
+import { DataError } from '../core/errors.ts';
 import {
   glueSplits,
   glueTaskSpec,
@@ -19,7 +19,6 @@ import {
 } from './glue-tasks.ts';
 
 export * from './glue-tasks.ts';
-export { DataError } from './errors.ts';
 
 export interface GlueExample {
   readonly textA: string;

@@ -4,8 +4,8 @@
  * so the order only matters for error messages.
  */
 import { readFileSync } from 'node:fs';
-import { ShapeError } from '../errors.ts';
-import { DataError } from './errors.ts';
+import { ShapeError } from '../core/errors.ts';
+import { DataError } from '../core/errors.ts';
 import { glueTaskSpec, type GlueMetricName, type GlueTask } from './glue-tasks.ts';
 
 export type Values = ArrayLike<number>;

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ConfigError, FormatError } from '../errors.ts';
+import { ConfigError, FormatError } from '../core/errors.ts';
 
 export interface EncodeOptions {
   /** Upper bound on the final length, special tokens included. */

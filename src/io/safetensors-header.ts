@@ -4,7 +4,7 @@
  * count before using it, so hostile headers fail fast with a `FormatError` instead of allocating,
  * overflowing or hanging. Building emits what the reference writer emits.
  */
-import { FormatError, fmtShape } from '../errors.ts';
+import { FormatError, fmtShape } from '../core/errors.ts';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

@@ -3,7 +3,7 @@
  * adapters) works with this interface and never names BERT or DeBERTa.
  */
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { BertForSequenceClassification, parseBertConfig, type ClassifierOutput, type EncoderInputs, type ModelOptions } from './bert.ts';
 import type { Json } from './config.ts';
@@ -28,11 +28,17 @@ export interface FamilyLoader {
   load(dir: string, o: ModelOptions & { numLabels?: number; seed?: number }): LoadedModel<SequenceClassifier, unknown>;
 }
 
-const FAMILIES = new Map<string, FamilyLoader>();
-
-export function registerFamily(modelType: string, loader: FamilyLoader): void {
-  FAMILIES.set(modelType, loader);
-}
+/** The model families by config.json's model_type. */
+const FAMILIES = new Map<string, FamilyLoader>([
+  ['bert', {
+    create: (json, file, o) => new BertForSequenceClassification(parseBertConfig(json, file), o),
+    load: (dir, o) => loadBertForSequenceClassification(dir, o),
+  }],
+  ['deberta-v2', {
+    create: (json, file, o) => new DebertaV2ForSequenceClassification(parseDebertaV2Config(json, file), o),
+    load: (dir, o) => loadDebertaV2ForSequenceClassification(dir, o),
+  }],
+]);
 
 function family(json: Json, file: string): FamilyLoader {
   const type = String(json.model_type ?? '');
@@ -48,13 +54,3 @@ export function createSequenceClassifier(json: Json, o: ModelOptions, file = 'co
 export function loadSequenceClassifier(dir: string, o: ModelOptions & { numLabels?: number; seed?: number } = {}): LoadedModel<SequenceClassifier, unknown> {
   return family(readConfig(dir), join(dir, 'config.json')).load(dir, o);
 }
-
-registerFamily('bert', {
-  create: (json, file, o) => new BertForSequenceClassification(parseBertConfig(json, file), o),
-  load: (dir, o) => loadBertForSequenceClassification(dir, o),
-});
-
-registerFamily('deberta-v2', {
-  create: (json, file, o) => new DebertaV2ForSequenceClassification(parseDebertaV2Config(json, file), o),
-  load: (dir, o) => loadDebertaV2ForSequenceClassification(dir, o),
-});

@@ -3,9 +3,10 @@
  * BertSelfOutput and DebertaV2Intermediate / …): the FFN input map with its activation, and
  * dense → dropout → residual → LayerNorm.
  */
+import type { Backend } from '../backends/backend.ts';
 import { add, gelu, geluTanh, maximum } from '../ops/elementwise.ts';
-import type { DType } from '../tensor/dtype.ts';
-import type { Generator } from '../tensor/random.ts';
+import type { DType } from '../core/dtype.ts';
+import type { Generator } from '../core/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { Dropout, LayerNorm, Linear, type ParamOptions } from './layers.ts';
 import { Module } from './module.ts';
@@ -26,7 +27,7 @@ export function activation(name: Activation, x: Tensor): Tensor {
 
 export interface ModelOptions {
   dtype?: DType;
-  backend?: string;
+  backend?: Backend;
   /** draw weights as BERT initialises them (N(0, initializer_range²)); zeros when absent (to be loaded) */
   generator?: Generator;
 }

@@ -1,6 +1,6 @@
 /** config.json as HuggingFace writes it: parsing with errors that name the file and the field. */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export type Json = Record<string, unknown>;
 

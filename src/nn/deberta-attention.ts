@@ -7,7 +7,7 @@ import { add, div, where } from '../ops/elementwise.ts';
 import { matmul } from '../ops/matmul.ts';
 import { softmax } from '../ops/nn.ts';
 import { expand, gather, permute, reshape, transpose } from '../ops/shape.ts';
-import type { DType } from '../tensor/dtype.ts';
+import type { DType } from '../core/dtype.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { paramOptions, type ModelOptions } from './bert.ts';
 import type { DebertaV2Config } from './deberta-config.ts';

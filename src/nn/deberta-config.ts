@@ -3,7 +3,7 @@
  * defaults as `DebertaV2Config` and the `getattr(config, …, default)` calls of modeling_deberta_v2.py, so
  * a config means here what it means there. Options whose layers this project does not build are errors.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { ACTIVATIONS, type Activation } from './bert.ts';
 import { ConfigReader, type Json } from './config.ts';
 

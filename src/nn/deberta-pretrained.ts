@@ -6,7 +6,7 @@
  * (`_keys_to_ignore_on_load_unexpected`). Everything else loads strictly.
  */
 import { join } from 'node:path';
-import { Generator } from '../tensor/random.ts';
+import { Generator } from '../core/random.ts';
 import type { ModelOptions } from './bert.ts';
 import { parseDebertaV2Config, type DebertaV2Config } from './deberta-config.ts';
 import { DebertaV2ForSequenceClassification } from './deberta.ts';

@@ -3,8 +3,8 @@
  * `DebertaV2ForSequenceClassification` checkpoints load key for key and reproduce transformers' numbers.
  * The attention itself is in deberta-attention.ts, the relative positions in relative-position.ts.
  */
-import { noGrad } from '../autograd/engine.ts';
-import { ShapeError, fmtShape } from '../errors.ts';
+import { noGrad } from '../autograd/record.ts';
+import { ShapeError, fmtShape } from '../core/errors.ts';
 import { add, cast, eq, ge, mul, tanh, where } from '../ops/elementwise.ts';
 import { reshape, slice, squeeze } from '../ops/shape.ts';
 import { arange, tensor, zeros } from '../tensor/create.ts';

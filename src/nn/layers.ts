@@ -1,17 +1,18 @@
 /** The building blocks: Linear, Embedding, LayerNorm, Dropout (parameter names as in torch.nn). */
+import type { Backend } from '../backends/backend.ts';
 import { add } from '../ops/elementwise.ts';
 import { linear } from '../ops/matmul.ts';
 import { dropout, embedding, layerNorm } from '../ops/nn.ts';
 import { full, randn, zeros } from '../tensor/create.ts';
-import type { DType } from '../tensor/dtype.ts';
-import { defaultGenerator, type Generator } from '../tensor/random.ts';
+import type { DType } from '../core/dtype.ts';
+import { defaultGenerator, type Generator } from '../core/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { mul } from '../ops/elementwise.ts';
 import { Module } from './module.ts';
 
 export interface ParamOptions {
   dtype?: DType;
-  backend?: string;
+  backend?: Backend;
   /** weights are drawn from N(0, std²) with this generator; zeros when absent (e.g. before loading) */
   init?: { std: number; generator: Generator };
 }

@@ -2,10 +2,11 @@
  * Module: a tree of named parameters and sub-modules with PyTorch's naming, so that a HuggingFace
  * state dict maps onto it key for key (`bert.encoder.layer.0.attention.self.query.weight`).
  */
-import { ConfigError, ShapeError, fmtShape } from '../errors.ts';
+import type { Backend } from '../backends/backend.ts';
+import { ConfigError, ShapeError, fmtShape } from '../core/errors.ts';
 import { tensor } from '../tensor/create.ts';
-import type { DType, TypedArray } from '../tensor/dtype.ts';
-import { sameShape } from '../tensor/layout.ts';
+import type { DType, TypedArray } from '../core/dtype.ts';
+import { sameShape } from '../core/layout.ts';
 import { keep } from '../tensor/scope.ts';
 import { Tensor } from '../tensor/tensor.ts';
 
@@ -146,5 +147,5 @@ function copyFor(p: Tensor, value: Tensor): Tensor {
 
 export interface InitOptions {
   dtype?: DType;
-  backend?: string;
+  backend?: Backend;
 }

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
-import { Generator } from '../tensor/random.ts';
+import { Generator } from '../core/random.ts';
 import { BertForSequenceClassification, parseBertConfig, type BertConfig, type ModelOptions } from './bert.ts';
 import { readJsonFile, type Json } from './config.ts';
 import type { LoadReport, Module, StateValue } from './module.ts';

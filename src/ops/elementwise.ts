@@ -3,11 +3,11 @@
  * the autograd engine sums gradients back over broadcast dims, so the rules below are written as if the
  * shapes matched.
  */
-import { record } from '../autograd/engine.ts';
+import { record } from '../autograd/record.ts';
 import type { BinaryOp, UnaryOp } from '../backends/pointwise.ts';
-import { DTypeError } from '../errors.ts';
-import { assertFloat, isFloat, type DType } from '../tensor/dtype.ts';
-import { broadcastShapes, expandLayout } from '../tensor/layout.ts';
+import { DTypeError } from '../core/errors.ts';
+import { assertFloat, isFloat, type DType } from '../core/dtype.ts';
+import { broadcastShapes, expandLayout } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { adoptScalars, operands, scalarLike, wrap, type TensorLike } from './util.ts';
 

@@ -1,16 +1,4 @@
-/** All ops, plus the hooks autograd needs from them. Importing this module installs the Tensor methods. */
-import { gradHooks } from '../autograd/engine.ts';
-import { onesLike } from '../tensor/create.ts';
-import { add } from './elementwise.ts';
-import { sumTo } from './reduce.ts';
-import { contiguous } from './shape.ts';
-import './methods.ts';
-
-gradHooks.sumTo = sumTo;
-gradHooks.add = add;
-gradHooks.onesLike = (t) => onesLike(t);
-gradHooks.contiguous = contiguous;
-
+/** All ops (the Tensor method sugar comes with any of them: see ./methods.ts). */
 export * from './composite.ts';
 export * from './elementwise.ts';
 export * from './matmul.ts';

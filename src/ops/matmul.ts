@@ -1,8 +1,8 @@
 /** Matrix products: batched with NumPy broadcasting of batch dims; transposed operands are views. */
-import { record } from '../autograd/engine.ts';
-import { ShapeError, fmtShape } from '../errors.ts';
-import { assertFloat } from '../tensor/dtype.ts';
-import { broadcastShapes, expandLayout } from '../tensor/layout.ts';
+import { record } from '../autograd/record.ts';
+import { ShapeError, fmtShape } from '../core/errors.ts';
+import { assertFloat } from '../core/dtype.ts';
+import { broadcastShapes, expandLayout } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { add } from './elementwise.ts';
 import { reshape, transpose } from './shape.ts';

@@ -1,12 +1,15 @@
 /**
  * Method-call sugar on Tensor (`x.add(y).sum()`), installed on the prototype here so that tensor.ts stays
  * about data and lifetime and imports no op. Every method is exactly the same-named function in src/ops.
+ * ./util.ts (which every op module imports) imports this file, so the methods exist whenever any op does.
+ * Functions are looked up at call time: this module is evaluated inside the op modules' import cycle,
+ * before some of their `const` exports are initialised.
  */
-import { backward, type BackwardOptions } from '../autograd/engine.ts';
-import type { DType } from '../tensor/dtype.ts';
+import { backward, type BackwardOptions } from '../autograd/backward.ts';
+import type { DType } from '../core/dtype.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import * as E from './elementwise.ts';
-import { linear, matmul } from './matmul.ts';
+import * as M from './matmul.ts';
 import * as N from './nn.ts';
 import * as R from './reduce.ts';
 import * as S from './shape.ts';
@@ -68,23 +71,23 @@ declare module '../tensor/tensor.ts' {
 }
 
 type AnyFn = (self: Tensor, ...args: never[]) => Tensor;
-const methods: Record<string, AnyFn> = {
-  add: E.add, sub: E.sub, mul: E.mul, div: E.div, pow: E.pow, maximum: E.maximum, minimum: E.minimum,
-  neg: E.neg, abs: E.abs, exp: E.exp, log: E.log, sqrt: E.sqrt, rsqrt: E.rsqrt, tanh: E.tanh, erf: E.erf,
-  clamp: E.clamp, eq: E.eq, ne: E.ne, lt: E.lt, le: E.le, gt: E.gt, ge: E.ge, cast: E.cast, gelu: E.gelu,
-  maskedFill: E.maskedFill,
-  sum: R.sum, mean: R.mean, max: R.max, min: R.min, variance: R.variance,
-  matmul, linear,
-  reshape: S.reshape, permute: S.permute, transpose: S.transpose, expand: S.expand, unsqueeze: S.unsqueeze,
-  squeeze: S.squeeze, slice: S.slice, contiguous: S.contiguous, gather: S.gather, indexSelect: S.indexSelect,
-  softmax: N.softmax, logSoftmax: N.logSoftmax,
-};
+/** Method names by the module that defines the same-named function. */
+const GROUPS: [Record<string, unknown>, readonly string[]][] = [
+  [E, ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'erf',
+    'clamp', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'cast', 'gelu', 'maskedFill']],
+  [R, ['sum', 'mean', 'max', 'min', 'variance']],
+  [M, ['matmul', 'linear']],
+  [S, ['reshape', 'permute', 'transpose', 'expand', 'unsqueeze', 'squeeze', 'slice', 'contiguous', 'gather', 'indexSelect']],
+  [N, ['softmax', 'logSoftmax']],
+];
 
 const proto = Tensor.prototype as unknown as Record<string, unknown>;
-for (const [name, fn] of Object.entries(methods)) {
-  proto[name] = function (this: Tensor, ...args: never[]) {
-    return fn(this, ...args);
-  };
+for (const [ns, names] of GROUPS) {
+  for (const name of names) {
+    proto[name] = function (this: Tensor, ...args: never[]) {
+      return (ns[name] as AnyFn)(this, ...args);
+    };
+  }
 }
 Tensor.prototype.backward = function (this: Tensor, seed?: Tensor, opts?: BackwardOptions) {
   backward(this, seed, opts);

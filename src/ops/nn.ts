@@ -3,12 +3,12 @@
  * unfused twins, built from primitives, are in composite.ts and serve as cross-checks), embedding lookup,
  * dropout and the losses.
  */
-import { record } from '../autograd/engine.ts';
-import { DTypeError, ShapeError, fmtShape } from '../errors.ts';
+import { record } from '../autograd/record.ts';
+import { DTypeError, ShapeError, fmtShape } from '../core/errors.ts';
 import { rand } from '../tensor/create.ts';
-import { assertFloat } from '../tensor/dtype.ts';
-import { normAxis } from '../tensor/layout.ts';
-import type { Generator } from '../tensor/random.ts';
+import { assertFloat } from '../core/dtype.ts';
+import { normAxis } from '../core/layout.ts';
+import type { Generator } from '../core/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { cast, div, exp, ge, mul, ne, neg, sub, where } from './elementwise.ts';
 import { mean, sum } from './reduce.ts';

@@ -1,8 +1,8 @@
 /** Reductions with their gradient rules. Axes may be negative; `keepdim` keeps reduced dims as size 1. */
-import { record } from '../autograd/engine.ts';
+import { record } from '../autograd/record.ts';
 import type { ReduceOp } from '../backends/backend.ts';
-import { ShapeError } from '../errors.ts';
-import { normAxis, sameShape } from '../tensor/layout.ts';
+import { ShapeError } from '../core/errors.ts';
+import { normAxis, sameShape } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { div, eq, mul, sub } from './elementwise.ts';
 import { expand, reshape } from './shape.ts';

@@ -1,10 +1,10 @@
 /** View ops (no copies), copies into new layouts, joining and indexing — each with its gradient rule. */
-import { record } from '../autograd/engine.ts';
-import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors.ts';
+import { record } from '../autograd/record.ts';
+import { DTypeError, IndexError, ShapeError, fmtShape } from '../core/errors.ts';
 import { zeros } from '../tensor/create.ts';
 import {
   contiguousLayout, expandLayout, inferShape, normAxis, permuteLayout, reshapeLayout, sameShape, sizeOf, type Layout,
-} from '../tensor/layout.ts';
+} from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { operands, wrap } from './util.ts';
 

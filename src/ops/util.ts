@@ -1,11 +1,12 @@
 /** Shared plumbing of the ops: operand checks and wrapping kernel results as tensors. */
 import type { Backend, Storage } from '../backends/backend.ts';
-import { BackendError, DTypeError } from '../errors.ts';
+import { BackendError, DTypeError } from '../core/errors.ts';
 import { full } from '../tensor/create.ts';
 import { keep } from '../tensor/scope.ts';
-import type { DType } from '../tensor/dtype.ts';
-import type { Layout } from '../tensor/layout.ts';
+import type { DType } from '../core/dtype.ts';
+import type { Layout } from '../core/layout.ts';
 import { Tensor } from '../tensor/tensor.ts';
+import './methods.ts';
 
 export type TensorLike = Tensor | number;
 

@@ -6,7 +6,7 @@
 import type { AdamWStep } from '../backends/backend.ts';
 import { add, div, mul, sqrt, sub } from '../ops/elementwise.ts';
 import { wrap } from '../ops/util.ts';
-import { isContiguous } from '../tensor/layout.ts';
+import { isContiguous } from '../core/layout.ts';
 import { tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 

@@ -5,12 +5,12 @@
  * is one fused backend kernel where the backend has it, else pointwise ops (./adamw-step.ts); parameters
  * keep their identity.
  */
-import { noGrad } from '../autograd/engine.ts';
-import { ConfigError, ShapeError, fmtShape } from '../errors.ts';
+import { noGrad } from '../autograd/record.ts';
+import { ConfigError, ShapeError, fmtShape } from '../core/errors.ts';
 import { add, div, gt, mul, sqrt, sub } from '../ops/elementwise.ts';
 import { sum } from '../ops/reduce.ts';
 import { scalar, tensor, zerosLike } from '../tensor/create.ts';
-import type { TypedArray } from '../tensor/dtype.ts';
+import type { TypedArray } from '../core/dtype.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { adamwStep } from './adamw-step.ts';

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { loadGlueSplit } from '../data/glue.ts';
 import { GLUE_TASK_SPECS } from '../data/glue-tasks.ts';
-import { ConfigError } from '../errors.ts';
-import { HostRng } from '../tensor/random.ts';
+import { ConfigError } from '../core/errors.ts';
+import { HostRng } from '../core/random.ts';
 
 export type Document = string[];
 

@@ -5,7 +5,7 @@
  * tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 % stay. Everything is drawn
  * from seeded generators, so an epoch's instances are a pure function of (seed, epoch).
  */
-import { HostRng } from '../tensor/random.ts';
+import { HostRng } from '../core/random.ts';
 
 export interface TokenizedCorpus {
   /** per document, per sentence: token ids without special tokens */

@@ -6,7 +6,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { TextTokenizer, defaultVocabDir } from '../data/tokenizer.ts';
 import type { Document } from './corpus.ts';
 
@@ -18,7 +18,7 @@ export function chooseVocabulary(baseVocab: readonly string[], counts: ReadonlyM
   const isChar = (t: string) => !special.has(t) && ([...t].length === 1 || (t.startsWith('##') && [...t].length === 3));
   const chars = baseVocab.filter(isChar);
   if (size < SPECIAL_TOKENS.length + chars.length) {
-    throw new ConfigError(`vocabulary size ${size} cannot hold the ${SPECIAL_TOKENS.length} special and ${chars.length} character tokens`);
+    throw new ConfigError(`vocabSize ${size} cannot hold the ${SPECIAL_TOKENS.length} special and ${chars.length} character tokens`, "vocabSize");
   }
   const rest = baseVocab
     .map((t, id) => ({ t, id, n: counts.get(id) ?? 0 }))

@@ -5,13 +5,13 @@
  * dict names are PEFT's minus the adapter name (`….query.lora_A.weight`). The adapter also keeps PRILoRA's
  * input statistics, updated in training forward passes only.
  */
-import { noGrad } from '../autograd/engine.ts';
-import { ConfigError } from '../errors.ts';
+import { noGrad } from '../autograd/record.ts';
+import { ConfigError } from '../core/errors.ts';
 import { add, mul, sub } from '../ops/elementwise.ts';
 import { matmul } from '../ops/matmul.ts';
 import { reshape } from '../ops/shape.ts';
 import { rand, zeros } from '../tensor/create.ts';
-import type { Generator } from '../tensor/random.ts';
+import type { Generator } from '../core/random.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { Dropout, Linear, type LinearDelta } from '../nn/layers.ts';
@@ -37,7 +37,7 @@ export interface LoraOptions {
   dropout?: number;
   /** draws A's initial values; a fresh model's adapters differ only through this */
   generator: Generator;
-  /** EMA decay β of the input statistics (PRILORA.md §3); statistics are off when undefined */
+  /** EMA decay β of the input statistics (docs/METHOD.md §3); statistics are off when undefined */
   statDecay?: number;
 }
 
@@ -59,7 +59,7 @@ export class LoraAdapter implements LinearDelta {
     this.rank = opts.rank;
     this.alpha = opts.alpha;
     const dtype = target.weight.dtype;
-    const backend = target.weight.backend.name;
+    const backend = target.weight.backend;
     this.A = target.addModule('lora_A', new Linear(target.inFeatures, this.rank, { bias: false, dtype, backend }));
     this.B = target.addModule('lora_B', new Linear(this.rank, target.outFeatures, { bias: false, dtype, backend }));
     this.dropout = target.addModule('lora_dropout', new Dropout(opts.dropout ?? 0));

@@ -3,51 +3,14 @@
  * (uniform rank) and `prilora` (linearly increasing ranks, input statistics, pruning). In the adapter
  * methods the classifier head trains too, as PEFT's `modules_to_save` does for sequence classification.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { Linear } from '../nn/layers.ts';
 import type { Module } from '../nn/module.ts';
-import type { ParamGroup } from '../optim/adamw.ts';
-import { Generator } from '../tensor/random.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { Generator } from '../core/random.ts';
 import { LoraAdapter } from './lora.ts';
 import { linearRanks, uniformRanks } from './schedule.ts';
-import { DEFAULT_TARGETS, isTarget, layerIndex } from './targets.ts';
-
-export const METHODS = ['full', 'lora', 'prilora'] as const;
-export type Method = (typeof METHODS)[number];
-
-export interface AdapterOptions {
-  /** LoRA's uniform rank (default 8) */
-  rank: number;
-  /** lora_alpha (default 16) */
-  alpha: number;
-  /** PRILoRA's rank at the first and last layer (defaults 4 and 12) */
-  rankStart: number;
-  rankEnd: number;
-  /** keep scaling alpha / r̄ equal across layers (alpha_l = alpha · r_l / r̄) instead of PEFT's alpha / r_l */
-  alphaPerRank: boolean;
-  dropout: number;
-  /** PEFT target_modules: a regex (full match) or a list of name suffixes */
-  targets: string | readonly string[];
-  /** β of the input statistics EMA (default 0.9); statistics are kept for prilora only */
-  statDecay: number;
-  /** module names trained in full alongside the adapters (PEFT modules_to_save) */
-  modulesToSave: readonly string[];
-  seed: number;
-}
-
-export const ADAPTER_DEFAULTS: AdapterOptions = {
-  rank: 8,
-  alpha: 16,
-  rankStart: 4,
-  rankEnd: 12,
-  alphaPerRank: false,
-  dropout: 0,
-  targets: DEFAULT_TARGETS,
-  statDecay: 0.9,
-  modulesToSave: ['classifier'],
-  seed: 0,
-};
+import { adapterOptions, METHODS, type AdapterOptions, type Method } from './options.ts';
+import { isTarget, layerIndex } from './targets.ts';
 
 export interface MethodSetup {
   method: Method;
@@ -60,11 +23,21 @@ export interface MethodSetup {
   options: AdapterOptions;
 }
 
-/** Freeze or unfreeze, attach adapters; returns what was attached. */
-export function applyMethod(model: Module & { numLayers: number }, method: Method, options: Partial<AdapterOptions> = {}): MethodSetup {
-  const o = { ...ADAPTER_DEFAULTS, ...options };
+export interface ApplyOptions {
+  /** draws A's initial values (default 0) */
+  seed?: number;
+  /** keep PRILoRA's input statistics (default: for prilora; the trainer asks whenever pruning reads them) */
+  keepStats?: boolean;
+}
+
+/**
+ * Freeze or unfreeze, attach adapters; returns what was attached. `adapter` is the adapter group of the
+ * options (defaults from ./options.ts); a rank wider than a target's smaller side is refused.
+ */
+export function applyMethod(model: Module & { numLayers: number }, method: Method, adapter: Partial<AdapterOptions> = {}, a: ApplyOptions = {}): MethodSetup {
+  if (!METHODS.includes(method)) throw new ConfigError(`method must be one of ${METHODS.join(', ')}, got "${method}"`, 'method');
+  const o = adapterOptions(adapter);
   const setup: MethodSetup = { method, adapters: [], ranks: new Map(), defaultRank: o.rank, defaultAlpha: o.alpha, options: o };
-  if (!METHODS.includes(method)) throw new ConfigError(`unknown method "${method}" (available: ${METHODS.join(', ')})`);
   if (method === 'full') {
     for (const p of model.parameters()) p.requiresGrad = true;
     return setup;
@@ -73,41 +46,27 @@ export function applyMethod(model: Module & { numLayers: number }, method: Metho
   const layerRanks = method === 'lora' ? uniformRanks(model.numLayers, o.rank) : linearRanks(model.numLayers, o.rankStart, o.rankEnd);
   const meanRank = layerRanks.reduce((s, r) => s + r, 0) / layerRanks.length;
   setup.defaultRank = Math.round(meanRank);
-  const gen = new Generator(o.seed);
+  const gen = new Generator(a.seed ?? 0);
+  const statDecay = (a.keepStats ?? method === 'prilora') ? o.statDecay : undefined;
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof Linear) || !isTarget(o.targets, name)) continue;
     const layer = layerIndex(name);
     const rank = layer === null ? setup.defaultRank : layerRanks[Math.min(layer, layerRanks.length - 1)];
+    const width = Math.min(m.inFeatures, m.outFeatures);
+    if (rank > width) {
+      const field = method === 'lora' ? 'adapter.rank' : rank === o.rankEnd ? 'adapter.rankEnd' : 'adapter.rankStart';
+      throw new ConfigError(`${field}: rank ${rank} exceeds ${name}'s width ${width} (${m.inFeatures} → ${m.outFeatures})`, field);
+    }
     const alpha = o.alphaPerRank ? (o.alpha * rank) / meanRank : o.alpha;
-    const statDecay = method === 'prilora' ? o.statDecay : undefined;
     setup.adapters.push(new LoraAdapter(name, m, { rank, alpha, dropout: o.dropout, generator: gen, statDecay }));
     setup.ranks.set(name, { rank, alpha, layer });
   }
-  if (!setup.adapters.length) throw new ConfigError(`no module matches the LoRA targets ${JSON.stringify(o.targets)}`);
+  if (!setup.adapters.length) throw new ConfigError(`adapter.targets: no module matches ${JSON.stringify(o.targets)}`, 'adapter.targets');
   for (const ad of setup.adapters) for (const p of [ad.A.weight, ad.B.weight]) p.requiresGrad = true;
   for (const [name, p] of model.namedParameters()) {
     if (o.modulesToSave.some((h) => name === h || name.startsWith(`${h}.`))) p.requiresGrad = true;
   }
   return setup;
-}
-
-/** Names that AdamW leaves undecayed: biases and LayerNorm weights (the usual BERT recipe). */
-export function isNoDecay(name: string): boolean {
-  return name.endsWith('.bias') || /(^|\.)(LayerNorm|layer_norm|norm)\./.test(name);
-}
-
-/** AdamW parameter groups over the trainable parameters: decay `weightDecay` on weights, 0 on the rest. */
-export function paramGroups(model: Module, weightDecay: number): ParamGroup[] {
-  const decay: Tensor[] = [];
-  const none: Tensor[] = [];
-  for (const [name, p] of model.namedParameters()) {
-    if (!p.requiresGrad) continue;
-    (isNoDecay(name) ? none : decay).push(p);
-  }
-  return [
-    { params: decay, weightDecay },
-    { params: none, weightDecay: 0 },
-  ];
 }
 
 /** A human-readable table of every adapted module's rank (the "model summary"). */

@@ -5,12 +5,12 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../io/safetensors.ts';
 import { Linear } from '../nn/layers.ts';
 import type { Module } from '../nn/module.ts';
 import { readJsonFile } from '../nn/config.ts';
-import { Generator } from '../tensor/random.ts';
+import { Generator } from '../core/random.ts';
 import { LoraAdapter } from './lora.ts';
 import type { MethodSetup } from './methods.ts';
 import { isTarget, layerIndex, patternValue } from './targets.ts';
@@ -108,7 +108,7 @@ export function importPeft(model: Module, dir: string, opts: { statDecay?: numbe
     defaultAlpha: alpha,
     options: {
       rank: r, alpha, rankStart: r, rankEnd: r, alphaPerRank: false, dropout: Number(cfg.lora_dropout ?? 0),
-      targets, statDecay: opts.statDecay ?? 0.9, modulesToSave, seed: 0,
+      targets, statDecay: opts.statDecay ?? 0.9, modulesToSave,
     },
   };
   for (const p of model.parameters()) p.requiresGrad = false;

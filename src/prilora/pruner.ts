@@ -1,37 +1,25 @@
 /**
- * PRILoRA's pruning of A (PRILORA.md §4): importance I_ij = |A_ij| · s_j (or |A_ij| alone, for the
+ * PRILoRA's pruning of A (docs/METHOD.md §4): importance I_ij = |A_ij| · s_j (or |A_ij| alone, for the
  * ablation); on its schedule, in every row of A the ⌊ratio · cols⌋ entries of lowest importance are zeroed,
  * ties going to the lower column index. `temporary` lets pruned entries regrow; `permanent` keeps a mask
  * that also zeroes their gradients and optimiser moments.
  */
-import { noGrad } from '../autograd/engine.ts';
-import { ConfigError } from '../errors.ts';
+import { noGrad } from '../autograd/record.ts';
 import { mul } from '../ops/elementwise.ts';
 import { tensor } from '../tensor/create.ts';
 import type { AdamW } from '../optim/adamw.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { LoraAdapter } from './lora.ts';
+import type { Importance, PruneMode } from './options.ts';
 
-export type PruneMode = 'temporary' | 'permanent';
-export type Importance = 'weight-times-stat' | 'weight';
-
+/** The pruning settings with the window resolved to steps (the trainer fills in the automatic ends). */
 export interface PruneOptions {
-  /** prune every this many optimiser steps (default 10) */
   every: number;
-  /** first step that may prune (default: end of warm-up) */
   start: number;
-  /** last step that may prune (default: 80 % of training) */
   end: number;
-  /** fraction of each row of A to zero (default 0.5) */
   ratio: number;
   mode: PruneMode;
   importance: Importance;
-}
-
-export function validatePruneOptions(o: PruneOptions): void {
-  if (!Number.isInteger(o.every) || o.every < 1) throw new ConfigError(`--prune-every must be a positive integer, got ${o.every}`);
-  if (!(o.ratio >= 0 && o.ratio < 1)) throw new ConfigError(`--prune-ratio must be in [0, 1), got ${o.ratio}`);
-  if (!(o.start >= 0 && o.end >= o.start)) throw new ConfigError(`prune window [${o.start}, ${o.end}] is empty or negative`);
 }
 
 /** Whether step (1-based count of optimiser steps taken) is a pruning step. */
@@ -71,7 +59,6 @@ export class Pruner {
     readonly opts: PruneOptions,
     readonly optimizer: AdamW | null,
   ) {
-    validatePruneOptions(opts);
   }
 
   /** Prune if `step` is on the schedule; returns what it did (null otherwise). */

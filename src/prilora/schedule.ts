@@ -1,8 +1,8 @@
 /** Rank allocation across layers: PRILoRA's linear increase, and the uniform allocation of plain LoRA. */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 /**
- * r_l = round(r_start + (r_end − r_start) · l / (L − 1)) for layers l = 0 … L−1 (PRILORA.md §2), rounded
+ * r_l = round(r_start + (r_end − r_start) · l / (L − 1)) for layers l = 0 … L−1 (docs/METHOD.md §2), rounded
  * half away from zero. A one-layer model gets the mean of the endpoints (rounded), the only choice that
  * keeps the trainable budget of the schedule.
  */

@@ -1,5 +1,5 @@
 /**
- * PRILoRA's input statistics (PRILORA.md §3): s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens.
+ * PRILoRA's input statistics (docs/METHOD.md §3): s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens.
  * Declared once as ops (mask, square, column sum, square root, EMA) and run as the backend's fused kernel
  * where it has one (`Backend.columnNormEma`: one pass over X instead of two plus five small dispatches).
  */
@@ -7,7 +7,7 @@ import { add, mul, sqrt } from '../ops/elementwise.ts';
 import { wrap } from '../ops/util.ts';
 import { sum } from '../ops/reduce.ts';
 import { reshape } from '../ops/shape.ts';
-import { isContiguous } from '../tensor/layout.ts';
+import { isContiguous } from '../core/layout.ts';
 import { tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 

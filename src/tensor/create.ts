@@ -1,20 +1,21 @@
 /** Creating tensors: from data, constants, ranges and seeded random numbers. */
-import { getBackend, type Backend } from '../backends/backend.ts';
-import { DTypeError, ShapeError, fmtShape } from '../errors.ts';
-import { allocTyped, dtypeOfArray, type DType, type TypedArray } from './dtype.ts';
-import { sizeOf } from './layout.ts';
-import { defaultGenerator, Generator } from './random.ts';
+import type { Backend } from '../backends/backend.ts';
+import { defaultBackend } from '../backends/default.ts';
+import { DTypeError, ShapeError, fmtShape } from '../core/errors.ts';
+import { allocTyped, dtypeOfArray, type DType, type TypedArray } from '../core/dtype.ts';
+import { sizeOf } from '../core/layout.ts';
+import { defaultGenerator, Generator } from '../core/random.ts';
 import { Tensor, type NestedArray } from './tensor.ts';
 
 export interface CreateOptions {
   dtype?: DType;
-  /** backend name; the default backend when omitted */
-  backend?: string | Backend;
+  /** the default backend (backends/default.ts) when omitted */
+  backend?: Backend;
   requiresGrad?: boolean;
 }
 
-export function resolveBackend(b?: string | Backend): Backend {
-  return typeof b === 'object' ? b : getBackend(b);
+export function resolveBackend(b?: Backend): Backend {
+  return b ?? defaultBackend();
 }
 
 function make(data: TypedArray, shape: readonly number[], opts: CreateOptions): Tensor {

@@ -5,9 +5,9 @@
  * lifetime.
  */
 import type { Backend, Storage, View } from '../backends/backend.ts';
-import { BackendError, DTypeError, DisposedError, ShapeError, fmtShape } from '../errors.ts';
-import type { DType, TypedArray } from './dtype.ts';
-import { contiguousLayout, isContiguous, sameShape, sizeOf, type Layout } from './layout.ts';
+import { BackendError, DTypeError, DisposedError, ShapeError, fmtShape } from '../core/errors.ts';
+import type { DType, TypedArray } from '../core/dtype.ts';
+import { contiguousLayout, isContiguous, sameShape, sizeOf, type Layout } from '../core/layout.ts';
 import { track, untrack } from './scope.ts';
 
 /** One autograd graph node: the op that made a tensor, its inputs and its vector-Jacobian product. */

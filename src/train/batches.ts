@@ -1,17 +1,22 @@
 /**
- * Examples → padded batches. Texts are tokenized once; each batch is padded to its own longest row
- * (dynamic padding); the order of an epoch is a seeded shuffle, optionally sorted by length inside chunks
- * of batches (bucketing) so that similar lengths share a batch.
+ * Rows → padded batches, for fine-tuning and pretraining alike. Each batch is padded to its own longest
+ * row (dynamic padding); the order of an epoch is a seeded shuffle, optionally sorted by length inside
+ * chunks of batches (bucketing) so that similar lengths share a batch.
  */
+import type { Backend } from '../backends/backend.ts';
+import { HostRng } from '../core/random.ts';
 import type { GlueExample } from '../data/glue.ts';
 import type { TextTokenizer } from '../data/tokenizer.ts';
-import { HostRng } from '../tensor/random.ts';
 import { tensor } from '../tensor/create.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
-export interface Encoded {
-  ids: number[];
-  typeIds: number[];
+/** A tokenized sequence: ids and token types ([CLS] A [SEP] (B [SEP])). */
+export interface TokenRow {
+  ids: ArrayLike<number>;
+  typeIds: ArrayLike<number>;
+}
+
+export interface Encoded extends TokenRow {
   label: number;
 }
 
@@ -19,41 +24,55 @@ export function encodeExamples(tok: TextTokenizer, examples: readonly GlueExampl
   return examples.map((e) => ({ ...tok.encode(e.textA, e.textB, { maxLength: maxLen }), label: e.label }));
 }
 
-export interface Batch {
+/** The encoder's inputs for a batch of rows, and the extra tensors its head needs (labels, positions). */
+export interface Batch<Extra extends Record<string, Tensor> = Record<string, Tensor>> {
   inputIds: Tensor;
   attentionMask: Tensor;
   tokenTypeIds: Tensor;
-  labels: Tensor;
+  extra: Extra;
   size: number;
+  /** real (non-padding) tokens */
   tokens: number;
 }
 
-export function makeBatch(rows: readonly Encoded[], regression: boolean, padId: number, o: { backend?: string; dtype?: 'float32' | 'float64' } = {}): Batch {
+/**
+ * Pad `rows` to the longest into [rows, T] ids / mask / types; `extra` builds the head's tensors from
+ * the rows and T (row b's position p is flat index b·T + p).
+ */
+export function makeBatch<R extends TokenRow, Extra extends Record<string, Tensor>>(
+  rows: readonly R[], padId: number, backend: Backend | undefined, extra: (rows: readonly R[], t: number) => Extra,
+): Batch<Extra> {
   const t = Math.max(...rows.map((r) => r.ids.length));
   const ids = new Int32Array(rows.length * t).fill(padId);
   const mask = new Int32Array(rows.length * t);
   const types = new Int32Array(rows.length * t);
+  let tokens = 0;
   rows.forEach((r, b) => {
     ids.set(r.ids, b * t);
     types.set(r.typeIds, b * t);
     mask.fill(1, b * t, b * t + r.ids.length);
+    tokens += r.ids.length;
   });
   const shape = [rows.length, t];
-  const labels = regression
-    ? tensor(rows.map((r) => r.label), { dtype: o.dtype ?? 'float32', backend: o.backend })
-    : tensor(Int32Array.from(rows.map((r) => r.label)), { backend: o.backend });
   return {
-    inputIds: tensor(ids, { shape, backend: o.backend }),
-    attentionMask: tensor(mask, { shape, backend: o.backend }),
-    tokenTypeIds: tensor(types, { shape, backend: o.backend }),
-    labels,
+    inputIds: tensor(ids, { shape, backend }),
+    attentionMask: tensor(mask, { shape, backend }),
+    tokenTypeIds: tensor(types, { shape, backend }),
+    extra: extra(rows, t),
     size: rows.length,
-    tokens: rows.reduce((s, r) => s + r.ids.length, 0),
+    tokens,
   };
 }
 
+/** Classification labels (int32) or regression targets (float) of GLUE rows. */
+export function labelsOf(regression: boolean, backend: Backend | undefined, dtype: 'float32' | 'float64' = 'float32') {
+  return (rows: readonly Encoded[]): { labels: Tensor } => ({
+    labels: regression ? tensor(rows.map((r) => r.label), { dtype, backend }) : tensor(Int32Array.from(rows.map((r) => r.label)), { backend }),
+  });
+}
+
 export function disposeBatch(b: Batch): void {
-  for (const t of [b.inputIds, b.attentionMask, b.tokenTypeIds, b.labels]) t.dispose();
+  for (const t of [b.inputIds, b.attentionMask, b.tokenTypeIds, ...Object.values(b.extra)]) t.dispose();
 }
 
 /** The example order of epoch `epoch` (a pure function of seed and epoch, so a resumed run sees the same). */

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../io/safetensors.ts';
 import type { Module } from '../nn/module.ts';
 import type { AdamW } from '../optim/adamw.ts';

@@ -3,15 +3,16 @@
  * config.json carries `"prilora_init": {"seed": N}` and no weights is a randomly initialised model, built
  * from the config with that seed (for experiments that need an untrained encoder).
  */
+import type { Backend } from '../backends/backend.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { TextTokenizer, defaultVocabDir } from '../data/tokenizer.ts';
 import { createSequenceClassifier, loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
 import { readConfig, setNumLabels } from '../nn/pretrained.ts';
-import type { FloatDType } from '../tensor/dtype.ts';
-import { Generator } from '../tensor/random.ts';
+import type { FloatDType } from '../core/dtype.ts';
+import { Generator } from '../core/random.ts';
 
 export function defaultModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../assets/models/default');
@@ -25,11 +26,13 @@ export interface RunModel {
   randomInit: boolean;
   /** parameters the checkpoint lacked (a fresh head) */
   missing: string[];
+  /** the position table's length (max_position_embeddings): the longest sequence the model reads */
+  maxPositions: number;
 }
 
-export function loadRunModel(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: string; seed: number }): RunModel {
+export function loadRunModel(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: Backend; seed: number }): RunModel {
   const modelDir = resolve(dir ?? defaultModelDir());
-  if (!existsSync(join(modelDir, 'config.json'))) throw new ConfigError(`--model ${modelDir}: no config.json there`);
+  if (!existsSync(join(modelDir, 'config.json'))) throw new ConfigError(`model ${modelDir}: no config.json there`, 'model');
   const json = readConfig(modelDir);
   const init = json.prilora_init as { seed?: number } | undefined;
   let model: SequenceClassifier;
@@ -43,7 +46,8 @@ export function loadRunModel(dir: string | undefined, numLabels: number, o: { dt
     model = loaded.model;
     missing = loaded.report.missing;
   }
-  return { model, tokenizer: runTokenizer(modelDir, Number(json.vocab_size)), dir: modelDir, randomInit, missing };
+  const maxPositions = Number(json.max_position_embeddings ?? 512);
+  return { model, tokenizer: runTokenizer(modelDir, Number(json.vocab_size)), dir: modelDir, randomInit, missing, maxPositions };
 }
 
 /** The model's own tokenizer.json, else bert-base-uncased's when the vocabulary sizes agree. */

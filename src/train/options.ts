@@ -1,13 +1,14 @@
 /**
- * Training options: every PRILoRA constant is an option (PRILORA.md), and each GLUE task has defaults
- * from the reference hyper-parameters (§7, AdaLoRA's DeBERTaV3-base scripts) scaled for small models on a
- * CPU: epochs capped, warm-up capped at 6 % (10 % for MRPC, as there) of the run, lengths capped by the
- * model's position table. Full fine-tuning uses a lower rate than the adapter methods.
+ * The fine-tuner's options, declared once (core/spine.ts): every PRILoRA constant is an option
+ * (docs/METHOD.md), and each GLUE task has defaults from the reference hyper-parameters (§7 there,
+ * AdaLoRA's DeBERTaV3-base scripts) scaled for small models on a CPU: epochs capped, warm-up capped at 6 %
+ * (10 % for MRPC, as there) of the run, lengths capped by 128. Full fine-tuning uses a lower rate than
+ * the adapter methods. The adapter and pruning groups are the method's own (prilora/options.ts).
  */
-import { ConfigError } from '../errors.ts';
-import type { GlueTask } from '../data/glue-tasks.ts';
-import type { Method } from '../prilora/methods.ts';
-import type { Importance, PruneMode } from '../prilora/pruner.ts';
+import { ConfigError } from '../core/errors.ts';
+import { bool, choice, int, num, optional, resolve, str, type Given, type SpineContext, type Values } from '../core/spine.ts';
+import { GLUE_TASKS, parseGlueTask, type GlueTask } from '../data/glue-tasks.ts';
+import { ADAPTER_SPINE, METHODS, PRUNE_SPINE, pruneSettings, type Method } from '../prilora/options.ts';
 
 export interface TaskDefaults {
   lr: number;
@@ -18,7 +19,7 @@ export interface TaskDefaults {
   weightDecay: number;
 }
 
-/** PRILORA.md §7 as written (batch 32 there). */
+/** docs/METHOD.md §7 as written (batch 32 there). */
 export const REFERENCE: Record<GlueTask, TaskDefaults> = {
   mnli: { lr: 5e-4, epochs: 7, maxLen: 256, warmup: 1000, weightDecay: 0 },
   sst2: { lr: 8e-4, epochs: 24, maxLen: 128, warmup: 1000, weightDecay: 0.01 },
@@ -34,114 +35,58 @@ export const REFERENCE: Record<GlueTask, TaskDefaults> = {
 export const SMALL_MODEL_EPOCH_CAP = 3;
 export const FULL_FINETUNE_LR = 1e-4;
 
-export interface TrainOptions {
-  task: GlueTask;
-  method: Method;
-  /** model directory (config.json + model.safetensors); the bundled default when absent */
-  model?: string;
-  /** GLUE data directory (<dir>/<Task>/<split>.tsv); the bundled data when absent */
-  data?: string;
-  out: string;
-  seed: number;
-  backend: string;
-  lr: number;
-  epochs: number;
-  /** stop after this many optimiser steps (the schedule still spans `epochs` unless this is shorter) */
-  maxSteps?: number;
-  batch: number;
-  maxLen: number;
-  warmup: number;
-  weightDecay: number;
-  clip: number;
-  trainLimit?: number;
-  evalLimit?: number;
-  /** sort each chunk of batches by length to cut padding */
-  bucket: boolean;
-  /** save a checkpoint every this many steps (and at every evaluation) */
-  saveEvery: number;
-  /** evaluate on dev every this many steps (0: at epoch ends only) */
-  evalEvery: number;
-  betas: [number, number];
-  eps: number;
-  rank: number;
-  alpha: number;
-  rankStart: number;
-  rankEnd: number;
-  alphaPerRank: boolean;
-  loraDropout: number;
-  statDecay: number;
-  prune: boolean;
-  pruneEvery: number;
-  /** null: after warm-up */
-  pruneStart: number | null;
-  /** null: at 80 % of training */
-  pruneEnd: number | null;
-  pruneRatio: number;
-  pruneMode: PruneMode;
-  importance: Importance;
-  resume: boolean;
-  /** log a plain line every this many steps when stdout is not a terminal */
-  logEvery: number;
-}
+const ref = (c: SpineContext) => REFERENCE[c.task as GlueTask];
 
-export function defaultOptions(task: GlueTask, method: Method): TrainOptions {
-  const ref = REFERENCE[task];
-  return {
-    task,
-    method,
-    out: `runs/${task}-${method}`,
-    seed: 0,
-    backend: 'cpu',
-    lr: method === 'full' ? FULL_FINETUNE_LR : ref.lr,
-    epochs: Math.min(ref.epochs, SMALL_MODEL_EPOCH_CAP),
-    batch: 32,
-    maxLen: Math.min(ref.maxLen, 128),
-    warmup: ref.warmup < 1 ? ref.warmup : 0.06,
-    weightDecay: ref.weightDecay,
-    clip: 1.0,
-    bucket: false,
-    saveEvery: 100,
-    evalEvery: 0,
-    betas: [0.9, 0.999],
-    eps: 1e-6,
-    rank: 8,
-    alpha: 16,
-    rankStart: 4,
-    rankEnd: 12,
-    alphaPerRank: false,
-    loraDropout: 0,
-    statDecay: 0.9,
-    prune: method === 'prilora',
-    pruneEvery: 10,
-    pruneStart: null,
-    pruneEnd: null,
-    pruneRatio: 0.5,
-    pruneMode: 'temporary',
-    importance: 'weight-times-stat',
-    resume: false,
-    logEvery: 10,
-  };
+export const TRAIN_SPINE = {
+  task: choice(GLUE_TASKS, { help: 'the GLUE task' }),
+  method: choice(METHODS, { help: 'full fine-tuning, uniform LoRA or PRILoRA', default: 'prilora' }),
+  model: optional(str({ help: 'model directory (config.json + model.safetensors); default: the bundled model' })),
+  data: optional(str({ help: 'GLUE data directory (<dir>/<Task>/<split>.tsv); default: the bundled data' })),
+  out: str({ help: 'run directory', default: (c) => `runs/${c.task}-${c.method}`, defaultHelp: 'runs/<task>-<method>' }),
+  seed: int({ help: 'seed of the data order, dropout, fresh heads and adapters', default: 0, min: 0 }),
+  lr: num({ help: 'peak learning rate', default: (c) => (c.method === 'full' ? FULL_FINETUNE_LR : ref(c).lr), defaultHelp: 'per task (full: 1e-4)', min: 0, minExclusive: true }),
+  epochs: int({ help: 'passes over the training set', default: (c) => Math.min(ref(c).epochs, SMALL_MODEL_EPOCH_CAP), defaultHelp: 'per task, at most 3', min: 1 }),
+  maxSteps: optional(int({ help: 'stop after this many optimiser steps (the schedule spans the shorter of the two)', min: 1 })),
+  batch: int({ help: 'sequences per step', default: 32, min: 1 }),
+  maxLen: int({ help: 'tokens per sequence, at most the model position table', default: (c) => Math.min(ref(c).maxLen, 128), defaultHelp: 'per task, at most 128', min: 2 }),
+  warmup: num({ help: 'linear warm-up: steps, or a share of the run when < 1', default: (c) => (ref(c).warmup < 1 ? ref(c).warmup : 0.06), defaultHelp: 'per task (6 %, MRPC 10 %)', min: 0 }),
+  weightDecay: num({ help: 'AdamW weight decay (not on biases and LayerNorm)', default: (c) => ref(c).weightDecay, defaultHelp: 'per task', min: 0 }),
+  clip: num({ help: 'global gradient-norm clipping threshold', default: 1, min: 0, minExclusive: true }),
+  beta1: num({ help: "AdamW's β1", default: 0.9, min: 0, max: 1, maxExclusive: true }),
+  beta2: num({ help: "AdamW's β2", default: 0.999, min: 0, max: 1, maxExclusive: true }),
+  eps: num({ help: "AdamW's ε", default: 1e-6, min: 0, minExclusive: true }),
+  trainLimit: optional(int({ help: 'use only the first N training examples', min: 1 })),
+  evalLimit: optional(int({ help: 'evaluate on the first N dev examples', min: 1 })),
+  bucket: bool({ help: 'sort chunks of the epoch by length, so batches pad little', default: false }),
+  saveEvery: int({ help: 'checkpoint every N steps (and at every epoch end)', default: 100, min: 1 }),
+  evalEvery: int({ help: 'evaluate every N steps (0: at epoch ends only)', default: 0, min: 0 }),
+  logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 10, min: 1 }),
+  resume: bool({ help: "continue the run in --out from its checkpoint", default: false }),
+  adapter: ADAPTER_SPINE,
+  prune: PRUNE_SPINE,
+} as const;
+
+export type TrainOptions = Values<typeof TRAIN_SPINE>;
+export type TrainInput = Given<typeof TRAIN_SPINE> & { task: GlueTask };
+
+/** Defaults filled in (the task's and the method's) and every value checked, fields named in errors. */
+export function trainOptions(input: TrainInput): TrainOptions {
+  if (input.task === undefined) throw new ConfigError('task is required (one of cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)', 'task');
+  const given = { ...input, task: parseGlueTask(input.task) };
+  const method: Method = given.method ?? 'prilora';
+  const o = resolve(TRAIN_SPINE, given, { task: given.task, method });
+  o.prune = pruneSettings(o.method, given.prune);
+  // an option the method would ignore is refused, so a typo'd experiment never runs as another one
+  const ignored: Record<Method, readonly string[]> = { full: Object.keys(ADAPTER_SPINE), lora: ['rankStart', 'rankEnd'], prilora: ['rank'] };
+  const given_ = Object.keys(given.adapter ?? {}).filter((k) => ignored[o.method].includes(k));
+  if (given_.length) throw new ConfigError(`adapter.${given_[0]} has no effect with method ${o.method}`, `adapter.${given_[0]}`);
+  return o;
 }
 
 /** Warm-up in steps for a run of `total` steps (a fraction < 1 is a share of the run, capped at 6 %). */
-export function warmupSteps(o: TrainOptions, total: number, referenceWarmup: number): number {
+export function warmupSteps(o: TrainOptions, total: number): number {
   if (o.warmup >= 1) return Math.min(Math.round(o.warmup), total);
   const share = Math.round(o.warmup * total);
-  return Math.min(share, referenceWarmup >= 1 ? referenceWarmup : share);
-}
-
-export function checkOptions(o: TrainOptions): void {
-  const positive: (keyof TrainOptions)[] = ['batch', 'maxLen', 'epochs', 'rank', 'rankStart', 'rankEnd', 'pruneEvery', 'saveEvery', 'logEvery'];
-  for (const k of positive) {
-    const v = o[k] as number;
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${kebab(k)} must be a positive integer, got ${v}`);
-  }
-  if (!(o.lr > 0)) throw new ConfigError(`--lr must be positive, got ${o.lr}`);
-  if (!(o.pruneRatio >= 0 && o.pruneRatio < 1)) throw new ConfigError(`--prune-ratio must be in [0, 1), got ${o.pruneRatio}`);
-  if (!(o.statDecay >= 0 && o.statDecay < 1)) throw new ConfigError(`--stat-decay must be in [0, 1), got ${o.statDecay}`);
-  if (o.maxSteps !== undefined && (!Number.isInteger(o.maxSteps) || o.maxSteps < 1)) throw new ConfigError(`--max-steps must be a positive integer, got ${o.maxSteps}`);
-}
-
-export function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const reference = REFERENCE[o.task].warmup;
+  return Math.min(share, reference >= 1 ? reference : share);
 }

@@ -1,36 +1,36 @@
 /**
- * The fine-tuning loop: GLUE task → batches → forward/backward → clipping → AdamW with linear warm-up and
- * decay → PRILoRA pruning on its schedule → dev evaluation each epoch and at the end, with checkpoints,
- * resume, a JSONL log and the HTML report. A non-finite loss or gradient stops the run with a message
- * and leaves the last good checkpoint untouched.
+ * Fine-tuning on a GLUE task: the task's rows → batches → the shared step loop (./loop.ts) with AdamW,
+ * linear warm-up and decay and PRILoRA pruning on its schedule → dev evaluation each epoch and at the end,
+ * with checkpoints, resume, a JSONL log and the HTML report. The options come resolved and checked from
+ * ./options.ts; the backend is an object the caller chose (the default backend when absent).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend } from '../backends/backend.ts';
+import type { Backend } from '../backends/backend.ts';
+import { defaultBackend } from '../backends/default.ts';
+import { ConfigError } from '../core/errors.ts';
+import { Generator } from '../core/random.ts';
 import { loadGlueSplit } from '../data/glue.ts';
 import { glueTaskSpec } from '../data/glue-tasks.ts';
-import { PriloraError } from '../errors.ts';
 import { Dropout } from '../nn/layers.ts';
-import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import { AdamW } from '../optim/adamw.ts';
+import { paramGroups } from '../optim/param-groups.ts';
 import { linearWarmupDecay } from '../optim/schedule.ts';
 import { withTokenMask } from '../prilora/lora.ts';
-import { applyMethod, paramGroups, rankSummary, type MethodSetup } from '../prilora/methods.ts';
+import { applyMethod, rankSummary, type MethodSetup } from '../prilora/methods.ts';
 import { Pruner, type PruneEvent } from '../prilora/pruner.ts';
 import { layerIndex } from '../prilora/targets.ts';
-import { Generator } from '../tensor/random.ts';
-import { beginScope } from '../tensor/scope.ts';
-import { epochOrder, encodeExamples, disposeBatch, makeBatch } from './batches.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
+import type { Progress } from './checkpoint.ts';
+import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from './batches.ts';
 import { evaluate } from './evaluate.ts';
-import { RunLog, progressSink, type LogRecord } from './log.ts';
+import { runSteps } from './loop.ts';
 import { loadRunModel, type RunModel } from './model.ts';
-import { REFERENCE, checkOptions, warmupSteps, type TrainOptions } from './options.ts';
+import { trainOptions, warmupSteps, type TrainInput, type TrainOptions } from './options.ts';
 import { writeReport } from './report.ts';
 
-/** Training stopped on a non-finite loss or gradient. */
-export class NonFiniteError extends PriloraError {}
-
 export interface TrainHooks {
+  /** the device to train on (default: the default backend) */
+  backend?: Backend;
   /** called before each step's forward pass (tests poison a parameter here) */
   beforeStep?: (step: number, run: RunModel) => void;
   /** called after each completed step; returning 'stop' ends the run there as a crash would */
@@ -39,6 +39,7 @@ export interface TrainHooks {
 }
 
 export interface TrainResult {
+  options: TrainOptions;
   task: string;
   method: string;
   metrics: Record<string, number>;
@@ -51,139 +52,80 @@ export interface TrainResult {
 }
 
 /** What a resume must agree on: anything that changes the sequence of updates. */
-function fingerprint(o: TrainOptions): string {
+function fingerprint(o: TrainOptions, backend: Backend): string {
   const { resume: _r, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, ...rest } = o;
-  return JSON.stringify(rest);
+  return JSON.stringify({ ...rest, backend: backend.name });
 }
 
-const mainMetric = (m: Record<string, number>): [string, number] => Object.entries(m)[0];
+/** Pruning statistics are needed where the pruner reads them (|A|·s); they change no weight otherwise. */
+export const keepsStats = (o: TrainOptions): boolean => o.prune.enabled && o.prune.importance === 'weight-times-stat';
 
-export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
-  checkOptions(o);
+export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const o = trainOptions(input);
+  const backend = hooks.backend ?? defaultBackend();
   const print = hooks.print ?? ((l: string) => console.log(l));
   const t0 = performance.now();
-  await initBackend(o.backend);
   const spec = glueTaskSpec(o.task);
-  const run = loadRunModel(o.model, spec.numLabels, { backend: o.backend, seed: o.seed });
+  const run = loadRunModel(o.model, spec.numLabels, { backend, seed: o.seed });
   const { model, tokenizer } = run;
+  if (o.maxLen > run.maxPositions) throw new ConfigError(`maxLen ${o.maxLen} exceeds the model's max_position_embeddings ${run.maxPositions}`, 'maxLen');
   if (run.randomInit) print(`note: ${run.dir} is a randomly initialised model: expect scores near chance`);
   const trainRows = encodeExamples(tokenizer, loadGlueSplit(o.task, 'train', { dataDir: o.data }).slice(0, o.trainLimit), o.maxLen);
   const devRows = encodeExamples(tokenizer, loadGlueSplit(o.task, spec.devSplits[0], { dataDir: o.data }).slice(0, o.evalLimit), o.maxLen);
   const perEpoch = Math.ceil(trainRows.length / o.batch);
   const total = Math.min(o.maxSteps ?? Infinity, perEpoch * o.epochs);
-  const warmup = warmupSteps(o, total, REFERENCE[o.task].warmup);
+  const warmup = warmupSteps(o, total);
   const factor = linearWarmupDecay(warmup, total);
 
-  const setup = applyMethod(model, o.method, {
-    rank: o.rank, alpha: o.alpha, rankStart: o.rankStart, rankEnd: o.rankEnd, alphaPerRank: o.alphaPerRank,
-    dropout: o.loraDropout, statDecay: o.statDecay, seed: o.seed,
-  });
+  const setup = applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o) });
   print(rankSummary(setup));
   const trainable = model.countParameters(true);
-  const dropoutGen = new Generator(o.seed + 1);
-  for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropoutGen;
-  const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, betas: o.betas, eps: o.eps });
-  const pruner = o.method === 'prilora' && o.prune
-    ? new Pruner(setup.adapters, {
-        every: o.pruneEvery, start: o.pruneStart ?? warmup, end: o.pruneEnd ?? Math.floor(0.8 * total), ratio: o.pruneRatio,
-        mode: o.pruneMode, importance: o.importance,
-      }, opt)
-    : null;
-
-  mkdirSync(o.out, { recursive: true });
-  const ckptDir = join(o.out, 'checkpoint');
-  const log = new RunLog(join(o.out, 'log.jsonl'));
-  const fp = fingerprint(o);
-  let progress: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: fp };
-  if (o.resume && hasCheckpoint(ckptDir)) {
-    progress = loadCheckpoint(ckptDir, model, setup.adapters, opt, fp);
-    dropoutGen.offset = progress.dropoutOffset;
-    log.open(progress.logLines);
-    print(`resumed from ${ckptDir} at step ${progress.step}`);
-  } else {
-    log.open(null);
-    log.write({ type: 'start', task: o.task, method: o.method, totalSteps: total, trainable, ranks: [...setup.ranks].map(([module, r]) => ({ module, layer: r.layer, rank: r.rank })) });
+  const dropout = new Generator(o.seed + 1);
+  for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropout;
+  const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps });
+  let pruner: Pruner | null = null;
+  if (o.prune.enabled) {
+    const window = { start: o.prune.start ?? warmup, end: o.prune.end ?? Math.floor(0.8 * total) };
+    if (window.end < window.start) throw new ConfigError(`prune.start: the pruning window [${window.start}, ${window.end}] of this ${total}-step run is empty`, o.prune.start === null ? 'prune.end' : 'prune.start');
+    pruner = new Pruner(setup.adapters, { ...o.prune, ...window }, opt);
   }
-  writeFileSync(join(o.out, 'run.json'), JSON.stringify({ options: o, modelDir: run.dir, totalSteps: total, warmup }, null, 1));
-
-  const save = async () => {
-    progress.dropoutOffset = dropoutGen.offset;
-    progress.logLines = log.lines;
-    await saveCheckpoint(ckptDir, model, setup.adapters, opt, progress);
-  };
-  const evalNow = async (): Promise<Record<string, number>> => {
-    const metrics = await evaluate(model, spec, devRows, { batch: o.batch, padId: tokenizer.padId, backend: o.backend });
-    log.write({ type: 'eval', step: progress.step, epoch: progress.epoch, metrics: metrics as Record<string, number> });
-    const [name, value] = mainMetric(metrics as Record<string, number>);
-    sink.note(`eval at step ${progress.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ')}`);
-    if (!progress.best || value > progress.best.value) progress.best = { metric: name, value, step: progress.step };
-    return metrics as Record<string, number>;
-  };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'run.json'), JSON.stringify({ options: o, backend: backend.name, modelDir: run.dir, totalSteps: total, warmup }, null, 1));
 
   const lengths = trainRows.map((r) => r.ids.length);
-  const sink = progressSink(total, progress.step, o.logEvery, print);
-  let lastEval: { step: number; metrics: Record<string, number> } | null = null;
-  let stopped = false;
-  model.train();
-  try {
-    while (!stopped && progress.epoch < o.epochs && progress.step < total) {
-      const order = epochOrder(trainRows.length, o.batch, o.seed, progress.epoch, o.bucket, lengths);
-      while (!stopped && progress.batchInEpoch < order.length && progress.step < total) {
-        const tStep = performance.now();
-        const batch = makeBatch(order[progress.batchInEpoch].map((i) => trainRows[i]), spec.regression, tokenizer.padId, { backend: o.backend });
-        const step = progress.step + 1;
-        hooks.beforeStep?.(step, run);
-        const lr = o.lr * factor(progress.step);
-        const scope = beginScope();
-        const loss = withTokenMask(batch.attentionMask, () => model.forward({ ...batch, labels: batch.labels }).loss!);
-        const lossValue = (await loss.data())[0];
-        if (!Number.isFinite(lossValue)) throw nonFinite('loss', step, lossValue, ckptDir, progress);
-        loss.backward();
-        pruner?.maskGradients();
-        const norm = (await clipGradNorm(opt.params, o.clip).data())[0];
-        if (!Number.isFinite(norm)) throw nonFinite('gradient norm', step, norm, ckptDir, progress);
-        opt.update(lr);
-        opt.zeroGrad();
-        scope.end();
-        disposeBatch(batch);
-        progress.step = step;
-        progress.batchInEpoch++;
-        const seconds = (performance.now() - tStep) / 1000;
-        log.write({ type: 'step', step, epoch: progress.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: batch.size / seconds, seconds });
-        sink.update(step, { loss: lossValue, seqPerS: batch.size / seconds });
-        const pruned = await pruner?.maybePrune(step);
-        if (pruned) {
-          log.write({ type: 'prune', ...pruned });
-          sink.note(`prune at step ${step}: ${perLayer(pruned.modules)}`);
-        }
-        if (o.evalEvery && step % o.evalEvery === 0) lastEval = { step, metrics: await evalNow() };
-        if (step % o.saveEvery === 0) await save();
-        stopped = hooks.afterStep?.(step) === 'stop';
-      }
-      if (!stopped && progress.batchInEpoch >= order.length) {
-        if (lastEval?.step !== progress.step) lastEval = { step: progress.step, metrics: await evalNow() };
-        progress.epoch++;
-        progress.batchInEpoch = 0;
-        await save();
-      }
-    }
-    if (!stopped && lastEval?.step !== progress.step) lastEval = { step: progress.step, metrics: await evalNow() };
-    if (!stopped) await save();
-  } finally {
-    sink.stop();
-  }
+  let order: { epoch: number; batches: number[][] } | null = null;
+  const batchesOf = (epoch: number) => {
+    if (order?.epoch !== epoch) order = { epoch, batches: epochOrder(trainRows.length, o.batch, o.seed, epoch, o.bucket, lengths) };
+    return order.batches;
+  };
+  const labels = labelsOf(spec.regression, backend);
+  const loop = await runSteps({
+    out: o.out, model, adapters: setup.adapters, opt, clip: o.clip, lr: (s) => o.lr * factor(s), totalSteps: total, epochs: o.epochs,
+    batchesIn: (e) => batchesOf(e).length,
+    batch: (e, i) => {
+      const b = makeBatch(batchesOf(e)[i].map((k) => trainRows[k]), tokenizer.padId, backend, labels);
+      return { ...b, dispose: () => disposeBatch(b) };
+    },
+    loss: (b) => withTokenMask(b.attentionMask, () => model.forward({ ...b, labels: b.extra.labels }).loss!),
+    evaluate: async () => (await evaluate(model, spec, devRows, { batch: o.batch, padId: tokenizer.padId, backend })) as Record<string, number>,
+    evalEvery: o.evalEvery, evalAtEpochEnd: true, saveEvery: o.saveEvery, logEvery: o.logEvery,
+    fingerprint: fingerprint(o, backend), resume: o.resume, dropout, print,
+    start: { type: 'start', task: o.task, method: o.method, totalSteps: total, trainable, ranks: [...setup.ranks].map(([module, r]) => ({ module, layer: r.layer, rank: r.rank })) },
+    afterBackward: () => pruner?.maskGradients(),
+    afterUpdate: async (step) => {
+      const pruned = await pruner?.maybePrune(step);
+      return pruned ? { record: { type: 'prune', ...pruned }, note: `prune at step ${step}: ${perLayer(pruned.modules)}` } : null;
+    },
+    beforeStep: (step) => hooks.beforeStep?.(step, run),
+    afterStep: hooks.afterStep,
+  });
   const seconds = (performance.now() - t0) / 1000;
-  const metrics = lastEval?.metrics ?? {};
-  if (!stopped) {
-    log.write({ type: 'end', step: progress.step, metrics, seconds });
+  const metrics = loop.lastEval?.metrics ?? {};
+  if (!loop.stopped) {
+    loop.log.write({ type: 'end', step: loop.progress.step, metrics, seconds });
     writeReport(join(o.out, 'report.html'), join(o.out, 'log.jsonl'));
   }
-  return { task: o.task, method: o.method, metrics, best: progress.best, trainable, steps: progress.step, seconds, setup, run };
-}
-
-function nonFinite(what: string, step: number, value: number, ckptDir: string, p: Progress): NonFiniteError {
-  const where = p.step > 0 ? `the last good checkpoint (${ckptDir}, saved at or before step ${p.step}) is intact` : 'no checkpoint was written';
-  return new NonFiniteError(`step ${step}: ${what} is ${value}; training stopped, ${where}`);
+  return { options: o, task: o.task, method: o.method, metrics, best: loop.progress.best, trainable, steps: loop.progress.step, seconds, setup, run };
 }
 
 /** "layer 0 r=4 A-sparsity 31%→50%, layer 1 r=12 …": rank and mean sparsity before → after, per layer. */
@@ -200,5 +142,3 @@ function perLayer(mods: PruneEvent['modules']): string {
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   return [...layers].map(([l, e]) => `layer ${l} r=${e.rank} A-sparsity ${pct(e.before / e.n)}→${pct(e.after / e.n)}`).join(', ');
 }
-
-export type { LogRecord };

@@ -8,11 +8,11 @@
  * turns the fast path off, which is how the tests use the plain kernels as the oracle for the fast ones;
  * `PRILORA_CPU=plain` turns it off for the whole process.
  */
-import { BackendError } from '../../errors.ts';
-import { allocTyped, type DType, type TypedArray } from '../../tensor/dtype.ts';
-import { contiguousLayout, sizeOf } from '../../tensor/layout.ts';
-import { fillRandom } from '../../tensor/random.ts';
-import { registerBackend, type AdamWResult, type AdamWStep, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import { BackendError } from '../../core/errors.ts';
+import { allocTyped, type DType, type TypedArray } from '../../core/dtype.ts';
+import { contiguousLayout, sizeOf } from '../../core/layout.ts';
+import { fillRandom } from '../../core/random.ts';
+import { type AdamWResult, type AdamWStep, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import { adamwInto, columnNormEmaInto, gatherInto, layerNormInto, matmulInto, reduceInto, scatterAddInto, softmaxInto } from './kernels.ts';
 import { gatherRows, scatterAddRows } from './rows.ts';
@@ -95,6 +95,11 @@ export function shutdownCpuThreads(): void {
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
   private live = 0;
+
+  /** The fast path's worker threads are per process: every CpuBackend shares them. */
+  setThreads(n: number): void {
+    setCpuThreads(n);
+  }
 
   alloc(dtype: DType, length: number): CpuStorage {
     return this.allocate(dtype, length, true);
@@ -288,4 +293,9 @@ export class CpuBackend implements Backend {
   }
 }
 
-registerBackend('cpu', () => new CpuBackend());
+let shared: CpuBackend | null = null;
+
+/** The process's CPU backend (operands of one op must share a backend object, so one is enough). */
+export function cpuBackend(): CpuBackend {
+  return (shared ??= new CpuBackend());
+}

@@ -3,8 +3,8 @@
  * layer norm, and the fused AdamW update and LoRA input statistics. They are the readable reference the
  * fast paths are tested against, so clarity wins over cleverness here; every sum is accumulated in float64.
  */
-import type { TypedArray } from '../../tensor/dtype.ts';
-import { permuteLayout, sizeOf, type Layout } from '../../tensor/layout.ts';
+import type { TypedArray } from '../../core/dtype.ts';
+import { permuteLayout, sizeOf, type Layout } from '../../core/layout.ts';
 import type { AdamWStep, ReduceOp } from '../backend.ts';
 import { elementOffsets, type Operand } from './strided.ts';
 

@@ -3,8 +3,8 @@
  * each output row is one input row): row copies instead of per-element offset tables. Used by the fast
  * path; each returns false when the pattern does not match and the plain kernel runs.
  */
-import type { TypedArray } from '../../tensor/dtype.ts';
-import { isContiguous, type Layout } from '../../tensor/layout.ts';
+import type { TypedArray } from '../../core/dtype.ts';
+import { isContiguous, type Layout } from '../../core/layout.ts';
 import type { Operand } from './strided.ts';
 
 /** Row index positions when `index` is [N, D] with one index per row (stride 0 along D), else null. */

@@ -4,8 +4,8 @@
  * with a carry counter, the innermost dim is a tight loop with constant strides, so contiguous, transposed
  * and broadcast operands all run the same code without copies.
  */
-import type { TypedArray } from '../../tensor/dtype.ts';
-import { sizeOf, type Layout } from '../../tensor/layout.ts';
+import type { TypedArray } from '../../core/dtype.ts';
+import { sizeOf, type Layout } from '../../core/layout.ts';
 import { JS_HELPERS } from '../pointwise.ts';
 
 export interface Operand {

@@ -8,8 +8,8 @@
  * mode's kernel class at single precision, gpu.js's fallback hook is replaced by one that throws, and a probe
  * kernel's output is compared with values computed here.
  */
-import { BackendError } from '../../errors.ts';
-import { startedBackend } from '../backend.ts';
+import { BackendError } from '../../core/errors.ts';
+import { threadGlHolder } from '../gl-thread.ts';
 import { GLSL_LIB } from './glsl.ts';
 
 /** The part of a gpu.js texture this backend touches. */
@@ -204,20 +204,11 @@ export class GlDevice {
   }
 }
 
-/**
- * libglvnd lets a thread hold a current context of one GL API only. Dawn's OpenGL adapter (the webgpu
- * backend without a Vulkan driver) keeps an EGL context current on the main thread, and headless-gl's ANGLE
- * uses GLX: its first glXMakeCurrent then fails with BadAccess, and Xlib's default handler ends the process.
- * Say so instead. (In the other order Dawn finds no adapter.) One of the two per process, or per worker.
- */
+/** headless-gl needs GLX current on this thread: refuse (with a message) where EGL already is (../gl-thread.ts). */
 function refuseSharedThread(): void {
-  const webgpu = startedBackend('webgpu') as { describe?(): string } | null;
-  const where = webgpu?.describe?.() ?? '';
-  if (/opengl/i.test(where)) {
-    throw new BackendError(
-      `gpujs: cannot start in a thread where the webgpu backend runs on Dawn's OpenGL adapter (${where}): ` +
-        'both need the thread\'s current GL context (EGL and GLX); use one of them per process',
-    );
+  const holder = threadGlHolder();
+  if (holder) {
+    throw new BackendError(`gpujs: cannot start in a thread where ${holder} holds the GL context (headless-gl needs GLX): use one of them per process`);
   }
 }
 

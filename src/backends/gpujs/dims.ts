@@ -3,7 +3,7 @@
  * more importantly here, fewer distinct programs. Each program costs ~80 ms to compile on llvmpipe, so
  * kernels are compiled per rank *bucket* (1, 4, or the exact rank above 4) with unused dims padded as size 1.
  */
-import type { Layout } from '../../tensor/layout.ts';
+import type { Layout } from '../../core/layout.ts';
 
 export interface Dims {
   shape: number[];

@@ -2,7 +2,7 @@
  * Element-per-thread kernels: pointwise ops over strided and broadcast operands, and `assign` into a strided
  * view. One program per (op, arity, rank bucket); shapes, strides and offsets are uniforms.
  */
-import { sizeOf, type Layout } from '../../tensor/layout.ts';
+import { sizeOf, type Layout } from '../../core/layout.ts';
 import type { GlDevice, GlTexture } from './device.ts';
 import { bucket, coalesce, launchDims } from './dims.ts';
 import { names, u, walk } from './glsl.ts';

@@ -18,7 +18,7 @@
  * Operands are read back (the texture stays), the CPU kernel runs, and float32 results go back as host
  * copies that are uploaded when a GPU kernel next reads them.
  */
-import type { DType, TypedArray } from '../../tensor/dtype.ts';
+import type { DType, TypedArray } from '../../core/dtype.ts';
 import type { Storage, View } from '../backend.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { GlStorage, Residency } from './storage.ts';

@@ -5,13 +5,13 @@
  * refused (WebGL has no float64); int32 storage and the ops listed in fallback.ts run on the CPU backend and
  * are counted, so `prilora bench` can say how much of a workload stayed on the GPU.
  *
- * gpu.js is loaded, and GL started, only by `initBackend('gpujs')`; importing the engine touches neither.
+ * gpu.js is loaded, and GL started, only by `createGpujsBackend()`; importing the engine touches neither.
  */
-import { BackendError, DTypeError } from '../../errors.ts';
-import type { DType, TypedArray } from '../../tensor/dtype.ts';
-import { sizeOf } from '../../tensor/layout.ts';
-import { fillRandom } from '../../tensor/random.ts';
-import { registerBackend, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import { BackendError, DTypeError } from '../../core/errors.ts';
+import type { DType, TypedArray } from '../../core/dtype.ts';
+import { sizeOf } from '../../core/layout.ts';
+import { fillRandom } from '../../core/random.ts';
+import type { Backend, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
 import type { CpuBackend } from '../cpu/index.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import { GlDevice, type GlMode, type GlTexture } from './device.ts';
@@ -45,7 +45,7 @@ export class GpujsBackend implements Backend {
   }
 
   /** The GL path in use, proven when the backend started (device.ts). */
-  get mode(): GlMode {
+  get kernelMode(): GlMode {
     return { ...this.dev.mode };
   }
 
@@ -271,4 +271,7 @@ export class GpujsBackend implements Backend {
   }
 }
 
-registerBackend('gpujs', async () => new GpujsBackend(await GlDevice.start()));
+/** Start gpu.js in GL mode (proven by a probe kernel) and wrap it as a backend. */
+export async function createGpujsBackend(): Promise<GpujsBackend> {
+  return new GpujsBackend(await GlDevice.start());
+}

@@ -8,7 +8,7 @@
  * linear layer passes it) are read in place; others are first packed by one copy kernel, O((m + n)·k)
  * next to the product's O(m·n·k).
  */
-import { sizeOf } from '../../tensor/layout.ts';
+import { sizeOf } from '../../core/layout.ts';
 import type { GlDevice, GlTexture } from './device.ts';
 import { bucket, coalesce, padTo } from './dims.ts';
 import type { Operand } from './elementwise.ts';

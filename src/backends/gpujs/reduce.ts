@@ -6,7 +6,7 @@
  * Sums accumulate in float32 (the CPU uses float64) in blocks of 64 terms: the running total then takes
  * n/64 roundings of block-sized partial sums instead of n roundings of a growing one.
  */
-import { sizeOf, type Layout } from '../../tensor/layout.ts';
+import { sizeOf, type Layout } from '../../core/layout.ts';
 import type { ReduceOp } from '../backend.ts';
 import type { GlDevice, GlTexture } from './device.ts';
 import { bucket, coalesce, launchDims, padTo } from './dims.ts';

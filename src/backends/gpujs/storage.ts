@@ -7,7 +7,7 @@
  * to 2^24. Kernels that read int32 (gather indices, where conditions, casts) get a float mirror texture,
  * used only when every value is within ±2^24; kernels that would write int32 run on the CPU (fallback.ts).
  */
-import { BackendError } from '../../errors.ts';
+import { BackendError } from '../../core/errors.ts';
 import type { Storage } from '../backend.ts';
 import type { GlDevice, GlTexture } from './device.ts';
 

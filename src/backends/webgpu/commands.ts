@@ -10,7 +10,7 @@
  * therefore stay in command order, which `queue.writeBuffer` would not: it would run before commands
  * recorded earlier but submitted later, and break the reuse of pooled buffers.
  */
-import { BackendError } from '../../errors.ts';
+import { BackendError } from '../../core/errors.ts';
 import { USAGE } from './pool.ts';
 
 const MAP_MODE_READ = 1;

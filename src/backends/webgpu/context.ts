@@ -3,8 +3,8 @@
  * The device-side state every kernel shares: storages (pooled buffers with their dtype and length), the
  * command queue, the pipeline cache, and `launch`, which binds storages and parameters to a kernel.
  */
-import { BackendError, DTypeError } from '../../errors.ts';
-import type { DType, TypedArray } from '../../tensor/dtype.ts';
+import { BackendError, DTypeError } from '../../core/errors.ts';
+import type { DType, TypedArray } from '../../core/dtype.ts';
 import type { Storage } from '../backend.ts';
 import { CommandQueue } from './commands.ts';
 import type { OpenedDevice } from './device.ts';

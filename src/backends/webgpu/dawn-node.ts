@@ -9,7 +9,8 @@
  * without a GPU. PRILORA_DAWN_BACKEND (e.g. `vulkan`, `opengl`) forces one.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { BackendError } from '../../errors.ts';
+import { BackendError } from '../../core/errors.ts';
+import { claimThreadGl } from '../gl-thread.ts';
 import { openDevice, type OpenedDevice } from './device.ts';
 
 /** Whether the Vulkan loader would find a driver (without one, Dawn only prints a warning and finds nothing). */
@@ -35,7 +36,9 @@ export async function openDawnDevice(onError: (message: string) => void): Promis
   for (const backend of candidates) {
     try {
       const gpu = webgpu.create(backend === 'default' ? [] : [`backend=${backend}`]);
-      return await openDevice(gpu, { api: `dawn ${backend === 'default' ? 'native' : backend}`, onError });
+      const opened = await openDevice(gpu, { api: `dawn ${backend === 'default' ? 'native' : backend}`, onError });
+      if (backend === 'opengl') claimThreadGl("the webgpu backend on Dawn's OpenGL adapter (EGL)");
+      return opened;
     } catch (e) {
       failures.push(`${backend}: ${(e as Error).message}`);
     }

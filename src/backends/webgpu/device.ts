@@ -5,7 +5,7 @@
  * The device is asked for the adapter's full limits, because WebGPU's defaults (128 invocations per
  * workgroup in compatibility mode, 128 MiB bindings) are far below what the hardware allows.
  */
-import { BackendError } from '../../errors.ts';
+import { BackendError } from '../../core/errors.ts';
 
 export interface AdapterDescription {
   vendor: string;

@@ -8,11 +8,11 @@
  * scatter-add clamp out-of-range indices, which the CPU rejects on the host.
  *
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
- * browser) is opened by `initBackend('webgpu')` or `createWebGPUBackend()`.
+ * browser) is opened by `createWebGPUBackend()`.
  */
-import { registerBackend, type AdamWResult, type AdamWStep, type Backend, type LayerNormResult, type RandomKind, type ReduceOp, type Storage, type View } from '../backend.ts';
+import type { AdamWResult, AdamWStep, Backend, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
-import type { DType, TypedArray } from '../../tensor/dtype.ts';
+import type { DType, TypedArray } from '../../core/dtype.ts';
 import { GpuContext } from './context.ts';
 import { describeAdapter, openDevice, type AdapterDescription, type OpenedDevice } from './device.ts';
 import { Kernels, type KernelPolicy } from './kernels.ts';
@@ -201,4 +201,3 @@ export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Prom
   return backend;
 }
 
-registerBackend('webgpu', () => createWebGPUBackend());

@@ -3,9 +3,9 @@
  * variant is chosen for the sizes and the device, and the dispatch is recorded. Nothing here waits for
  * the GPU; results stay on the device until someone reads them.
  */
-import { BackendError } from '../../errors.ts';
-import type { DType } from '../../tensor/dtype.ts';
-import { contiguousLayout, contiguousStrides, isContiguous, sizeOf, type Layout } from '../../tensor/layout.ts';
+import { BackendError } from '../../core/errors.ts';
+import type { DType } from '../../core/dtype.ts';
+import { contiguousLayout, contiguousStrides, isContiguous, sizeOf, type Layout } from '../../core/layout.ts';
 import type { AdamWResult, AdamWStep, LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
 import type { GpuContext, GpuStorage } from './context.ts';
 import { coalesce, coalesceWithOutput, Params } from './layouts.ts';

@@ -3,7 +3,7 @@
  * one, so a contiguous or simply broadcast op becomes a rank-1 kernel (one division per element instead
  * of one per dim) and fewer shader variants get compiled.
  */
-import { contiguousStrides } from '../../tensor/layout.ts';
+import { contiguousStrides } from '../../core/layout.ts';
 
 export interface Coalesced {
   shape: number[];

@@ -3,7 +3,7 @@
  * ../pointwise.ts), copies and casts, strided assignment, gather and Philox random numbers.
  * Each generator returns the kernel and the order in which the host packs its parameters.
  */
-import type { DType } from '../../tensor/dtype.ts';
+import type { DType } from '../../core/dtype.ts';
 import type { RandomKind } from '../backend.ts';
 import type { Kernel } from './pipelines.ts';
 import { flatEntry, helpersFor, paramsBlock, stridedOffsets, wgslType } from './wgsl.ts';

@@ -8,7 +8,7 @@
  * owns one line along the scattered axis and adds its sources in index order, which is also the CPU's
  * order, so float32 results match the CPU's bit for bit.
  */
-import type { DType } from '../../tensor/dtype.ts';
+import type { DType } from '../../core/dtype.ts';
 import type { ReduceOp } from '../backend.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import type { Kernel } from './pipelines.ts';

@@ -5,7 +5,7 @@
  * Non-finite values are built and tested through bit patterns: WGSL rejects an infinite constant
  * expression, and a compiler may assume `x != x` is false, so neither `1.0 / 0.0` nor `x != x` is safe.
  */
-import type { DType } from '../../tensor/dtype.ts';
+import type { DType } from '../../core/dtype.ts';
 
 /** WGSL element type of a storage dtype (float64 never reaches a shader: allocation refuses it). */
 export function wgslType(dtype: DType): 'f32' | 'i32' {

@@ -3,7 +3,7 @@
  * kernels and split the work across threads. Each method returns false for a case it does not cover, and
  * the backend then runs the plain kernel, so coverage can grow without touching correctness.
  */
-import { isContiguous, sizeOf, type Layout } from '../../../tensor/layout.ts';
+import { isContiguous, sizeOf, type Layout } from '../../../core/layout.ts';
 import type { BinaryOp, UnaryOp } from '../../pointwise.ts';
 import { elementOffsets } from '../strided.ts';
 import { G } from './emit-gemm.ts';

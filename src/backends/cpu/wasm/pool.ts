@@ -11,7 +11,7 @@
  * exits when the main thread is done, and wake up periodically so that termination never waits on them.
  */
 import type { Worker as WorkerType } from 'node:worker_threads';
-import { BackendError } from '../../../errors.ts';
+import { BackendError } from '../../../core/errors.ts';
 
 /**
  * Control words (Int32Array). CLAIM packs the call's chunk count (high 16 bits) with the next unclaimed

@@ -4,7 +4,7 @@
  * Whatever is missing degrades gracefully (no SIMD → the plain kernels; no shared memory or threads →
  * single-threaded wasm) and is reported once on stderr.
  */
-import { BackendError } from '../../../errors.ts';
+import { BackendError } from '../../../core/errors.ts';
 import { G, SCRATCH, type GemmShape } from './emit-gemm.ts';
 import { DESC_WORDS } from './emit-pointwise.ts';
 import { Heap } from './heap.ts';

@@ -3,7 +3,7 @@
  * the storage itself as candle does. Every view (reshape, permute, slice, expand) is a new layout over the
  * same storage; backends receive layouts and never assume contiguity.
  */
-import { ShapeError, fmtShape } from '../errors.ts';
+import { ShapeError, fmtShape } from './errors.ts';
 
 export interface Layout {
   readonly shape: readonly number[];

@@ -3,15 +3,16 @@
  * output is projected on a fixed random direction w (L = Σ w·f(x)), so one backward pass checks the full
  * vector-Jacobian product and every input element gets its own two-sided difference quotient.
  */
-import { DTypeError } from '../errors.ts';
+import { cpuBackend } from '../backends/cpu/index.ts';
+import { DTypeError } from '../core/errors.ts';
 import { randn, tensor } from '../tensor/create.ts';
-import { isFloat, type TypedArray } from '../tensor/dtype.ts';
-import { Generator } from '../tensor/random.ts';
+import { isFloat, type TypedArray } from '../core/dtype.ts';
+import { Generator } from '../core/random.ts';
 import { beginScope, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { mul } from '../ops/elementwise.ts';
 import { sum } from '../ops/reduce.ts';
-import { noGrad } from './engine.ts';
+import { noGrad } from '../autograd/record.ts';
 
 export interface GradcheckOptions {
   /** finite-difference step (default 1e-6) */
@@ -142,11 +143,11 @@ export async function gradcheckOnDevice(
   const ref = tidy(() => {
     const xs = host.map((d, i) =>
       differentiable[i]
-        ? tensor(Float64Array.from(d), { shape: shapes[i], backend: 'cpu', requiresGrad: true })
-        : tensor(d, { shape: shapes[i], backend: 'cpu' }),
+        ? tensor(Float64Array.from(d), { shape: shapes[i], backend: cpuBackend(), requiresGrad: true })
+        : tensor(d, { shape: shapes[i], backend: cpuBackend() }),
     );
     const y = reference(...xs);
-    const w = tensor(Float64Array.from(device.w), { shape: y.shape, backend: 'cpu' });
+    const w = tensor(Float64Array.from(device.w), { shape: y.shape, backend: cpuBackend() });
     sum(mul(y, w)).backward();
     const grads = xs.map((x) => (x.grad ? x.grad.dataSync() : null));
     xs.forEach((x) => x.grad?.dispose());

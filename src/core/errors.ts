@@ -27,8 +27,29 @@ export class IndexError extends PriloraError {}
 /** A file that breaks its format: the message names the file, the byte offset and the rule. */
 export class FormatError extends PriloraError {}
 
-/** A configuration value that is missing, of the wrong type or unsupported. */
-export class ConfigError extends PriloraError {}
+/**
+ * A configuration value that is missing, of the wrong type, out of range or unsupported. `field` names the
+ * option (`prune.ratio`, `adapter.rankStart`) when there is one, so the command line can say which flag.
+ */
+export class ConfigError extends PriloraError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Data that breaks its format: a data file that is missing or malformed, or metric inputs that are not
+ * what the metric takes (e.g. a class index out of range). File messages name the file and, for a bad
+ * row, its 1-based line number (the header, where there is one, is line 1), so the row can be found in an
+ * editor.
+ */
+export class DataError extends PriloraError {}
+
+/** Training stopped on a non-finite loss or gradient norm; the last good checkpoint is left as it was. */
+export class NonFiniteError extends PriloraError {}
 
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

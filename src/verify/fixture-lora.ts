@@ -3,15 +3,16 @@
  * every trainable gradient against lora_ref), merge_and_unload (every parameter against `merged.*`), and
  * four AdamW steps with the fixture's schedule and clipping (adamw_ref: lr, loss, grad norm, parameters).
  */
+import type { Backend } from '../backends/backend.ts';
 import { join } from 'node:path';
 import { readSafetensorsFile } from '../io/safetensors.ts';
 import { loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
 import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import { linearWarmupDecay } from '../optim/schedule.ts';
-import { paramGroups } from '../prilora/methods.ts';
+import { paramGroups } from '../optim/param-groups.ts';
 import { importPeft } from '../prilora/peft.ts';
 import { readJsonFile } from '../nn/config.ts';
-import type { FloatDType } from '../tensor/dtype.ts';
+import type { FloatDType } from '../core/dtype.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { LIMITS, largestNorm, readFixtureInputs, relativeError, type Comparison, type FixtureInputs } from './fixture-check.ts';
@@ -25,7 +26,7 @@ export function peftMemoryName(name: string, heads: readonly string[]): string {
   return `base_model.model.${name}`;
 }
 
-async function withAdapter(dir: string, dtype: FloatDType, backend: string | undefined) {
+async function withAdapter(dir: string, dtype: FloatDType, backend: Backend | undefined) {
   const { model } = loadSequenceClassifier(dir, { dtype, backend });
   const setup = importPeft(model, join(dir, 'lora'));
   const inputs = readFixtureInputs(dir, dtype, backend);
@@ -45,7 +46,7 @@ function release(model: SequenceClassifier, inputs: FixtureInputs): void {
   Object.values(inputs).forEach((t) => t.dispose());
 }
 
-export async function checkLoraParts(dir: string, dtype: FloatDType, backend?: string): Promise<Comparison[]> {
+export async function checkLoraParts(dir: string, dtype: FloatDType, backend?: Backend): Promise<Comparison[]> {
   const limits = LIMITS[dtype];
   const out: Comparison[] = [];
   const ref = readSafetensorsFile(join(dir, 'lora_ref.safetensors'));
@@ -80,7 +81,7 @@ export async function checkLoraParts(dir: string, dtype: FloatDType, backend?: s
   return out;
 }
 
-async function checkAdamW(dir: string, dtype: FloatDType, backend?: string): Promise<Comparison[]> {
+async function checkAdamW(dir: string, dtype: FloatDType, backend?: Backend): Promise<Comparison[]> {
   const limits = LIMITS[dtype];
   const ref = readSafetensorsFile(join(dir, 'adamw_ref.safetensors'));
   const manifest = readJsonFile(join(dir, 'manifest.json'));

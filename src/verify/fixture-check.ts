@@ -3,13 +3,14 @@
  * checkpoint and inputs with the project's own loaders, run forward and backward, and measure every
  * reference tensor with the README's rule ‖ours − ref‖ / max(‖ref‖, floor).
  */
+import type { Backend } from '../backends/backend.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
 import { loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { tensor } from '../tensor/create.ts';
-import type { FloatDType } from '../tensor/dtype.ts';
+import type { FloatDType } from '../core/dtype.ts';
 import { beginScope } from '../tensor/scope.ts';
 import { checkLoraParts } from './fixture-lora.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -71,7 +72,7 @@ export interface FixtureInputs {
   labels: Tensor;
 }
 
-export function readFixtureInputs(dir: string, dtype: FloatDType, backend?: string): FixtureInputs {
+export function readFixtureInputs(dir: string, dtype: FloatDType, backend?: Backend): FixtureInputs {
   const f = readSafetensorsFile(join(dir, 'inputs.safetensors'));
   const int = (n: string) => tensor(f.getInt32(n), { shape: f.info(n).shape, backend });
   const labelInfo = f.info('labels');
@@ -110,7 +111,7 @@ async function checkFull(dir: string, model: SequenceClassifier, inputs: Fixture
   return out;
 }
 
-export async function checkFixture(dir: string, opts: { dtype?: FloatDType; backend?: string } = {}): Promise<FixtureReport> {
+export async function checkFixture(dir: string, opts: { dtype?: FloatDType; backend?: Backend } = {}): Promise<FixtureReport> {
   const dtype = opts.dtype ?? 'float32';
   const comparisons: Comparison[] = [];
   {

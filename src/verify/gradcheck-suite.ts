@@ -3,10 +3,12 @@
  * shapes drawn from the seed, with broadcasting, size-1 dims and non-contiguous views (transposed copies,
  * strided slices, stride-0 expansions) wherever the op accepts them.
  */
+import { cpuBackend } from '../backends/cpu/index.ts';
+import type { Backend } from '../backends/backend.ts';
 import * as O from '../ops/index.ts';
 import { randn, tensor } from '../tensor/create.ts';
-import type { FloatDType } from '../tensor/dtype.ts';
-import { Generator, HostRng } from '../tensor/random.ts';
+import type { FloatDType } from '../core/dtype.ts';
+import { Generator, HostRng } from '../core/random.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { gradcheck, gradcheckOnDevice, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
@@ -41,7 +43,7 @@ export interface GradcheckCase {
 interface CaseTarget {
   dtype: FloatDType;
   /** undefined: the default backend */
-  backend?: string;
+  backend?: Backend;
 }
 
 let target: CaseTarget = { dtype: 'float64' };
@@ -356,7 +358,7 @@ export function runGradcheckSuite(seed = 0): SuiteResult {
  * same inputs (gradcheckOnDevice), and the CPU's must match finite differences (gradcheck); an op passes
  * when both do, and reports the worse of the two.
  */
-export async function runDeviceGradcheckSuite(backend: string, seed = 0): Promise<SuiteResult> {
+export async function runDeviceGradcheckSuite(backend: Backend, seed = 0): Promise<SuiteResult> {
   const rng = new ShapeRng(seed);
   const gen = new Generator(seed);
   const results: { op: string; result: GradcheckResult }[] = [];
@@ -365,7 +367,7 @@ export async function runDeviceGradcheckSuite(backend: string, seed = 0): Promis
     const twinGen = new Generator(gen.seed, gen.offset);
     const scope = beginScope();
     try {
-      const ref = makeOn(c, { dtype: 'float64', backend: 'cpu' }, recording, gen);
+      const ref = makeOn(c, { dtype: 'float64', backend: cpuBackend() }, recording, gen);
       const dev = makeOn(c, { dtype: 'float32', backend }, new ReplayRng(recording.drawn), twinGen);
       const exact = gradcheck(ref.fn, ref.inputs, { seed, ...c.options });
       const onDevice = await gradcheckOnDevice(dev.fn, dev.inputs, ref.fn, { seed });

@@ -1,4 +1,4 @@
-import { DTypeError } from '../errors.ts';
+import { DTypeError } from './errors.ts';
 
 /** Element types. `int32` exists for indices and masks; gradients flow only through float dtypes. */
 export type DType = 'float32' | 'float64' | 'int32';

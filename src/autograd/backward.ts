@@ -1,40 +1,33 @@
 /**
- * Reverse-mode autograd. Ops record a node (inputs + vector-Jacobian product) on their output when grad
- * mode is on and an input requires grad; `backward` walks the recorded graph in reverse topological order.
- * Backward rules run with grad mode off (no double backward), and the engine — not each op — sums a
- * gradient over broadcast dims back to its input's shape, so every op's rule may ignore broadcasting.
+ * Reverse-mode autograd: `backward` walks the graph that ops recorded (./record.ts) in reverse topological
+ * order. Backward rules run with grad mode off (no double backward), and the engine — not each op — sums a
+ * gradient over broadcast dims back to its input's shape, so every op's rule may ignore broadcasting. The
+ * engine sits below the ops: its own arithmetic (summing, accumulating, copying gradients) calls the
+ * backend's kernels directly.
  */
-import { PriloraError, ShapeError, fmtShape } from '../errors.ts';
-import { isFloat } from '../tensor/dtype.ts';
-import { sameShape } from '../tensor/layout.ts';
+import { PriloraError, ShapeError, fmtShape } from '../core/errors.ts';
+import { contiguousLayout, sameShape } from '../core/layout.ts';
+import { onesLike } from '../tensor/create.ts';
 import { keep } from '../tensor/scope.ts';
-import type { GradNode, Tensor } from '../tensor/tensor.ts';
+import { Tensor, type GradNode } from '../tensor/tensor.ts';
+import { noGrad } from './record.ts';
 
-let gradEnabled = true;
-
-export function isGradEnabled(): boolean {
-  return gradEnabled;
+/** a + b for two gradients of one shape. */
+function add(a: Tensor, b: Tensor): Tensor {
+  const out = a.backend.binary('add', a.view('backward'), b.view('backward'), a.dtype);
+  return Tensor.fromStorage(a.backend, out, a.shape);
 }
 
-/** Run `fn` without recording anything for autograd (evaluation, optimiser updates). */
-export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = prev;
-  }
+/** g summed over the dims it was broadcast along, to `shape`. */
+function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  const lead = g.ndim - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  return Tensor.fromStorage(g.backend, g.backend.reduce('sum', g.view('backward'), axes), contiguousLayout(shape));
 }
 
-/** Attach `backward` to `out` when autograd is recording and some input requires grad. Returns `out`. */
-export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
-  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
-    if (!isFloat(out.dtype)) throw new PriloraError(`${op}: an ${out.dtype} result cannot carry a gradient`);
-    out.requiresGrad = true;
-    out.node = { op, inputs, backward };
-  }
-  return out;
+function contiguous(g: Tensor): Tensor {
+  return g.isContiguous ? g.withLayout(g.layout) : Tensor.fromStorage(g.backend, g.backend.copy(g.view('backward'), g.dtype), g.shape);
 }
 
 const RELEASED: GradNode = {
@@ -49,15 +42,6 @@ export interface BackwardOptions {
   /** Keep the recorded graph so that backward can run through it again. */
   retainGraph?: boolean;
 }
-
-// Set by src/ops (which imports this module) to break the import cycle: reducing broadcast gradients and
-// accumulating them are ops themselves.
-export const gradHooks = {
-  sumTo: null as unknown as (g: Tensor, shape: readonly number[]) => Tensor,
-  add: null as unknown as (a: Tensor, b: Tensor) => Tensor,
-  onesLike: null as unknown as (t: Tensor) => Tensor,
-  contiguous: null as unknown as (t: Tensor) => Tensor,
-};
 
 /**
  * Accumulate d(root)/d(leaf) into `leaf.grad` for every leaf that requires grad. `seed` is the gradient of
@@ -75,7 +59,7 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
   noGrad(() => {
     const order = topoOrder(root);
     const grads = new Map<Tensor, Tensor>();
-    grads.set(root, seed ? seed.withLayout(seed.layout) : gradHooks.onesLike(root));
+    grads.set(root, seed ? seed.withLayout(seed.layout) : onesLike(root));
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];
       const g = grads.get(t);
@@ -90,10 +74,10 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
       node.inputs.forEach((input, k) => {
         const gi = inputGrads[k];
         if (!gi || !input.requiresGrad) return;
-        const reduced = sameShape(gi.shape, input.shape) ? gi.withLayout(gi.layout) : gradHooks.sumTo(gi, input.shape);
+        const reduced = sameShape(gi.shape, input.shape) ? gi.withLayout(gi.layout) : sumTo(gi, input.shape);
         const prev = grads.get(input);
         if (prev) {
-          grads.set(input, gradHooks.add(prev, reduced));
+          grads.set(input, add(prev, reduced));
           prev.dispose();
           reduced.dispose();
         } else {
@@ -109,11 +93,11 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
 
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   if (leaf.grad) {
-    const sum = gradHooks.add(leaf.grad, g);
+    const sum = add(leaf.grad, g);
     leaf.grad.dispose();
     leaf.grad = keep(sum);
   } else {
-    leaf.grad = keep(gradHooks.contiguous(g));
+    leaf.grad = keep(contiguous(g));
   }
   g.dispose();
 }

@@ -1,0 +1,41 @@
+/**
+ * `prilora pretrain`'s options, declared once (core/spine.ts): the model's shape, the masked-LM recipe,
+ * the schedule and the run's cadence.
+ */
+import { ConfigError } from '../core/errors.ts';
+import { bool, int, list, num, optional, resolve, str, type Given, type Values } from '../core/spine.ts';
+import { BUNDLED_SOURCES, CORPUS_SOURCES } from './corpus.ts';
+
+export const PRETRAIN_SPINE = {
+  out: str({ help: 'run directory (checkpoint, log, tokenizer, and the model in <out>/model)', default: 'runs/pretrain' }),
+  seed: int({ help: 'seed of the initial weights, masks, data order and dropout', default: 0, min: 0 }),
+  vocabSize: int({ help: 'WordPiece vocabulary size (chosen from bert-base-uncased by corpus frequency)', default: 8192, min: 8 }),
+  hidden: int({ help: 'hidden size', default: 128, min: 1 }),
+  layers: int({ help: 'encoder layers', default: 4, min: 1 }),
+  heads: int({ help: 'attention heads (must divide the hidden size)', default: 2, min: 1 }),
+  ffn: int({ help: 'feed-forward (intermediate) size', default: 512, min: 1 }),
+  positions: int({ help: 'position table length (max_position_embeddings): the longest sequence fine-tuning can use', default: 128, min: 2, max: 4096 }),
+  maxLen: int({ help: 'tokens per pretraining instance, at most the position table', default: 128, min: 8 }),
+  batch: int({ help: 'instances per step', default: 32, min: 1 }),
+  lr: num({ help: 'peak learning rate', default: 5e-4, min: 0, minExclusive: true }),
+  steps: int({ help: 'planned optimiser steps (the schedule\'s length; may change on resume)', default: 20000, min: 1 }),
+  warmup: int({ help: 'linear warm-up steps', default: 500, min: 0 }),
+  weightDecay: num({ help: 'AdamW weight decay (not on biases and LayerNorm)', default: 0.01, min: 0 }),
+  maskProb: num({ help: 'share of tokens predicted (80 % [MASK], 10 % random, 10 % kept)', default: 0.15, min: 0, max: 1, minExclusive: true, maxExclusive: true }),
+  dropout: num({ help: 'dropout while pretraining (the exported config carries 0.1 for fine-tuning)', default: 0.1, min: 0, max: 1, maxExclusive: true }),
+  corpus: list({ help: `text sources (${CORPUS_SOURCES.join(', ')}; imdb needs scripts/fetch-corpus.ts)`, default: BUNDLED_SOURCES, choices: CORPUS_SOURCES }),
+  minutes: optional(num({ help: 'stop (checkpoint and model exported) after this many minutes; --resume continues', min: 0, minExclusive: true })),
+  evalEvery: int({ help: 'held-out evaluation every N steps', default: 500, min: 1 }),
+  saveEvery: int({ help: 'checkpoint every N steps', default: 200, min: 1 }),
+  logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 20, min: 1 }),
+  resume: bool({ help: 'continue the run in --out from its checkpoint', default: false }),
+} as const;
+
+export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
+
+export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): PretrainOptions {
+  const o = resolve(PRETRAIN_SPINE, given);
+  if (o.maxLen > o.positions) throw new ConfigError(`maxLen ${o.maxLen} exceeds positions ${o.positions} (the model's max_position_embeddings)`, 'maxLen');
+  if (o.hidden % o.heads !== 0) throw new ConfigError(`heads ${o.heads} does not divide hidden ${o.hidden}`, 'heads');
+  return o;
+}

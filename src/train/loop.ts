@@ -1,0 +1,167 @@
+/**
+ * The one step loop of fine-tuning and masked-LM pretraining: forward, a non-finite check of the loss and
+ * of the gradient norm (the same NonFiniteError, the last good checkpoint left as it was), backward,
+ * clipping, the AdamW update, the end of the step's scope, the log line and progress, and the
+ * evaluation and checkpoint cadence; with resume (the checkpoint's place in the data, the dropout
+ * generator's position, the log cut back to the checkpoint) and an optional deadline.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NonFiniteError } from '../core/errors.ts';
+import type { Generator } from '../core/random.ts';
+import type { Module } from '../nn/module.ts';
+import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import type { LoraAdapter } from '../prilora/lora.ts';
+import { beginScope } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
+import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
+
+export interface StepBatch {
+  size: number;
+  tokens: number;
+  dispose(): void;
+}
+
+export interface LoopSpec<B extends StepBatch> {
+  out: string;
+  model: Module;
+  adapters: readonly LoraAdapter[];
+  opt: AdamW;
+  /** gradient-norm clipping threshold */
+  clip: number;
+  /** learning rate after `stepsTaken` steps */
+  lr: (stepsTaken: number) => number;
+  totalSteps: number;
+  epochs: number;
+  /** the number of batches of `epoch` (a pure function of the epoch) */
+  batchesIn: (epoch: number) => number;
+  /** batch `index` of `epoch` */
+  batch: (epoch: number, index: number) => B;
+  /** the step's loss (forward pass in training mode) */
+  loss: (batch: B) => Tensor;
+  evaluate: () => Promise<Record<string, number>>;
+  /** evaluate every this many steps (0: never mid-epoch) and/or at each epoch end */
+  evalEvery: number;
+  evalAtEpochEnd: boolean;
+  saveEvery: number;
+  logEvery: number;
+  /** what a resume must agree on */
+  fingerprint: string;
+  resume: boolean;
+  dropout: Generator;
+  /** stop (with a checkpoint) once performance.now() passes this */
+  deadline?: number;
+  print: (line: string) => void;
+  /** the log's first record of a fresh run */
+  start?: LogRecord;
+  /** between backward and clipping (permanent pruning masks the gradients here) */
+  afterBackward?: () => void;
+  /** after each update, before the cadence (pruning): an event for the log and a line for the display */
+  afterUpdate?: (step: number) => Promise<{ record: LogRecord; note: string } | null>;
+  beforeStep?: (step: number) => void;
+  /** returning 'stop' ends the run there, as a crash would (tests) */
+  afterStep?: (step: number) => 'stop' | void;
+}
+
+export interface LoopResult {
+  progress: Progress;
+  lastEval: { step: number; metrics: Record<string, number> } | null;
+  stopped: boolean;
+  log: RunLog;
+  sink: ProgressSink;
+}
+
+const mainMetric = (m: Record<string, number>): [string, number] => Object.entries(m)[0];
+
+export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<LoopResult> {
+  mkdirSync(s.out, { recursive: true });
+  const ckptDir = join(s.out, 'checkpoint');
+  const log = new RunLog(join(s.out, 'log.jsonl'));
+  let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: s.fingerprint };
+  if (s.resume && hasCheckpoint(ckptDir)) {
+    p = loadCheckpoint(ckptDir, s.model, s.adapters, s.opt, s.fingerprint);
+    s.dropout.offset = p.dropoutOffset;
+    log.open(p.logLines);
+    s.print(`resumed from ${ckptDir} at step ${p.step}`);
+  } else {
+    log.open(null);
+    if (s.start) log.write(s.start);
+  }
+  const sink = progressSink(s.totalSteps, p.step, s.logEvery, s.print);
+  const save = async () => {
+    p.dropoutOffset = s.dropout.offset;
+    p.logLines = log.lines;
+    await saveCheckpoint(ckptDir, s.model, s.adapters, s.opt, p);
+  };
+  let lastEval = null as LoopResult['lastEval'];
+  const evalNow = async () => {
+    const metrics = await s.evaluate();
+    log.write({ type: 'eval', step: p.step, epoch: p.epoch, metrics });
+    sink.note(`eval at step ${p.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+    const [metric, value] = mainMetric(metrics);
+    if (!p.best || value > p.best.value) p.best = { metric, value, step: p.step };
+    lastEval = { step: p.step, metrics };
+  };
+  const nonFinite = (what: string, step: number, value: number) => {
+    const where = p.step > 0 ? `the last good checkpoint (${ckptDir}, saved at or before step ${p.step}) is intact` : 'no checkpoint was written';
+    return new NonFiniteError(`step ${step}: ${what} is ${value}; training stopped, ${where}`);
+  };
+  const timeLeft = () => s.deadline === undefined || performance.now() < s.deadline;
+  let stopped = false;
+  s.model.train();
+  try {
+    while (!stopped && p.epoch < s.epochs && p.step < s.totalSteps && timeLeft()) {
+      const batches = s.batchesIn(p.epoch);
+      while (!stopped && p.batchInEpoch < batches && p.step < s.totalSteps && timeLeft()) {
+        const t0 = performance.now();
+        const step = p.step + 1;
+        const batch = s.batch(p.epoch, p.batchInEpoch);
+        s.beforeStep?.(step);
+        const lr = s.lr(p.step);
+        const scope = beginScope();
+        let lossValue: number, norm: number;
+        try {
+          const loss = s.loss(batch);
+          lossValue = (await loss.data())[0];
+          if (!Number.isFinite(lossValue)) throw nonFinite('loss', step, lossValue);
+          loss.backward();
+          s.afterBackward?.();
+          norm = (await clipGradNorm(s.opt.params, s.clip).data())[0];
+          if (!Number.isFinite(norm)) throw nonFinite('gradient norm', step, norm);
+          s.opt.update(lr);
+        } finally {
+          s.opt.zeroGrad();
+          scope.end();
+          batch.dispose();
+        }
+        p.step = step;
+        p.batchInEpoch++;
+        const seconds = (performance.now() - t0) / 1000;
+        log.write({ type: 'step', step, epoch: p.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: batch.size / seconds, tokens: batch.tokens, seconds });
+        sink.update(step, { loss: lossValue, seqPerS: batch.size / seconds });
+        const event = await s.afterUpdate?.(step);
+        if (event) {
+          log.write(event.record);
+          sink.note(event.note);
+        }
+        if (s.evalEvery && step % s.evalEvery === 0) await evalNow();
+        if (step % s.saveEvery === 0) await save();
+        stopped = s.afterStep?.(step) === 'stop';
+      }
+      if (!stopped && p.batchInEpoch >= batches) {
+        if (s.evalAtEpochEnd && lastEval?.step !== p.step) await evalNow();
+        p.epoch++;
+        p.batchInEpoch = 0;
+        await save();
+      }
+    }
+    if (!stopped) {
+      if (lastEval?.step !== p.step) await evalNow();
+      await save();
+    }
+  } finally {
+    sink.stop();
+  }
+  return { progress: p, lastEval, stopped, log, sink };
+}
