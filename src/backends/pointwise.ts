@@ -71,8 +71,6 @@ export type UnaryOp = keyof typeof UNARY;
 export type BinaryOp = keyof typeof BINARY;
 export type TernaryOp = keyof typeof TERNARY;
 
-export const COMPARISONS: ReadonlySet<BinaryOp> = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
-
 /**
  * erf to ~1e-16 (float64 gradchecks need better than the 1e-7 of Abramowitz–Stegun). |x| ≤ 3: the series
  * erf x = 2/√π · e^{-x²} · Σ 2ⁿ x^{2n+1} / (1·3·…·(2n+1)), whose terms are all positive (no cancellation);

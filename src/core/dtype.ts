@@ -5,14 +5,8 @@ export type DType = 'float32' | 'float64' | 'int32';
 export type FloatDType = 'float32' | 'float64';
 export type TypedArray = Float32Array | Float64Array | Int32Array;
 
-export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
-
 export function isFloat(dtype: DType): dtype is FloatDType {
   return dtype !== 'int32';
-}
-
-export function bytesPerElement(dtype: DType): number {
-  return dtype === 'float64' ? 8 : 4;
 }
 
 export function allocTyped(dtype: DType, length: number): TypedArray {

@@ -145,7 +145,3 @@ function copyFor(p: Tensor, value: Tensor): Tensor {
   return tensor(value.dataSync(), { shape: p.shape, dtype: p.dtype, backend: p.backend });
 }
 
-export interface InitOptions {
-  dtype?: DType;
-  backend?: Backend;
-}

@@ -14,7 +14,7 @@ export interface CreateOptions {
   requiresGrad?: boolean;
 }
 
-export function resolveBackend(b?: Backend): Backend {
+function resolveBackend(b?: Backend): Backend {
   return b ?? defaultBackend();
 }
 

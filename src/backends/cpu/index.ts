@@ -69,10 +69,6 @@ export function setCpuPath(p: CpuPath): void {
   path = forcedPlain ? 'plain' : p;
 }
 
-export function cpuPath(): CpuPath {
-  return path;
-}
-
 /** Threads for the fast path's kernels (default: one per core, or PRILORA_THREADS). */
 export function setCpuThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new BackendError(`cpu: threads must be a positive integer, got ${n}`);
