@@ -6,9 +6,9 @@ import * as P from '../src/index.ts';
 import { main } from '../src/cli/main.ts';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
 import { readLog } from '../src/train/log.ts';
-import type { TrainInput } from '../src/train/options.ts';
+import { trainOptions, type TrainInput } from '../src/train/options.ts';
 import { NonFiniteError } from '../src/core/errors.ts';
-import { train } from '../src/train/trainer.ts';
+import { runSplits, train } from '../src/train/trainer.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'prilora-train-'));
 
@@ -67,6 +67,30 @@ describe('prilora train', () => {
     const st = readSafetensorsFile(join(o2.out, 'checkpoint', 'state.safetensors'));
     expect([...st.tensors.keys()].some((k) => k.startsWith('stats.'))).toBe(true);
     expect(readLog(join(o2.out, 'log.jsonl')).filter((l) => l.type === 'step').map((l) => (l as { step: number }).step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('--holdout evaluates on a fixed share of train (never dev), the same whatever the seed', () => {
+    const a = runSplits(trainOptions({ task: 'rte', holdout: 0.1, seed: 1 }), 'dev');
+    const b = runSplits(trainOptions({ task: 'rte', holdout: 0.1, seed: 7 }), 'dev');
+    const all = P.loadGlueSplit('rte', 'train');
+    expect(a.evaluation.length).toBe(Math.round(0.1 * all.length));
+    expect(a.train.length + a.evaluation.length).toBe(all.length);
+    const key = (e: P.GlueExample) => `${e.textA}\t${e.textB}\t${e.label}`;
+    const held = new Set(a.evaluation.map(key));
+    expect(a.train.filter((e) => held.has(key(e))).length).toBeLessThanOrEqual(all.length - new Set(all.map(key)).size); // only exact duplicates overlap
+    expect(b.evaluation.map(key)).toEqual(a.evaluation.map(key));
+    const dev = new Set(P.loadGlueSplit('rte', 'dev').map(key));
+    expect(a.evaluation.some((e) => dev.has(key(e)))).toBe(false);
+    expect(runSplits(trainOptions({ task: 'rte' }), 'dev').evaluation.length).toBe(dev.size);
+  });
+
+  it('--dropout overrides the encoder dropout (not the adapters\')', async () => {
+    const o = quick('sst2', 'prilora', { maxSteps: 1, dropout: 0, adapter: { dropout: 0.2 } });
+    const r = await train(o, { print: () => {} });
+    const ps = [...r.run.model.namedModules()].filter(([, m]) => m instanceof P.Dropout).map(([n, m]) => [n.endsWith('lora_dropout'), (m as P.Dropout).p]);
+    expect(ps.filter(([lora]) => lora).every(([, p]) => p === 0.2)).toBe(true);
+    expect(ps.filter(([lora]) => !lora).every(([, p]) => p === 0)).toBe(true);
+    expect(ps.length).toBeGreaterThan(10);
   });
 
   it('a NaN mid-run stops with a clear message and leaves the last good checkpoint intact', async () => {

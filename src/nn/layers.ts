@@ -80,7 +80,8 @@ export class LayerNorm extends Module {
 export class Dropout extends Module {
   /** draws masks from this generator (the global one when null) */
   generator: Generator | null = null;
-  constructor(readonly p: number) {
+  /** the drop probability (settable: a run may override the checkpoint's config) */
+  constructor(public p: number) {
     super();
   }
   forward(x: Tensor): Tensor {

@@ -6,7 +6,7 @@
  * the adapter methods. The adapter and pruning groups are the method's own (prilora/options.ts).
  */
 import { ConfigError } from '../core/errors.ts';
-import { bool, choice, int, num, optional, resolve, str, type Given, type SpineContext, type Values } from '../core/spine.ts';
+import { bool, choice, int, nullable, num, optional, resolve, str, type Given, type SpineContext, type Values } from '../core/spine.ts';
 import { GLUE_TASKS, parseGlueTask, type GlueTask } from '../data/glue-tasks.ts';
 import { ADAPTER_SPINE, METHODS, PRUNE_SPINE, pruneSettings, type Method } from '../prilora/options.ts';
 
@@ -57,7 +57,9 @@ export const TRAIN_SPINE = {
   eps: num({ help: "AdamW's ε", default: 1e-6, min: 0, minExclusive: true }),
   trainLimit: optional(int({ help: 'use only the first N training examples', min: 1 })),
   evalLimit: optional(int({ help: 'evaluate on the first N dev examples', min: 1 })),
-  bucket: bool({ help: 'sort chunks of the epoch by length, so batches pad little', default: false }),
+  bucket: bool({ help: 'sort chunks of the epoch by length, so batches pad little', default: true }),
+  dropout: nullable(num({ help: "the encoder's hidden and attention dropout (default: the model config's)", min: 0, max: 1, maxExclusive: true })),
+  holdout: optional(num({ help: 'evaluate on this share of the training set, held out (fixed draw), instead of dev: for choosing hyper-parameters without looking at dev', min: 0, max: 1, minExclusive: true, maxExclusive: true })),
   saveEvery: int({ help: 'checkpoint every N steps (and at every epoch end)', default: 100, min: 1 }),
   evalEvery: int({ help: 'evaluate every N steps (0: at epoch ends only)', default: 0, min: 0 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 10, min: 1 }),

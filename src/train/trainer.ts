@@ -10,8 +10,8 @@ import type { Backend } from '../backends/backend.ts';
 import { defaultBackend } from '../backends/default.ts';
 import { ConfigError } from '../core/errors.ts';
 import { Generator } from '../core/random.ts';
-import { loadGlueSplit } from '../data/glue.ts';
-import { glueTaskSpec } from '../data/glue-tasks.ts';
+import { loadGlueSplit, type GlueExample } from '../data/glue.ts';
+import { glueTaskSpec, type GlueSplit } from '../data/glue-tasks.ts';
 import { Dropout } from '../nn/layers.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { paramGroups } from '../optim/param-groups.ts';
@@ -70,8 +70,10 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   const { model, tokenizer } = run;
   if (o.maxLen > run.maxPositions) throw new ConfigError(`maxLen ${o.maxLen} exceeds the model's max_position_embeddings ${run.maxPositions}`, 'maxLen');
   if (run.randomInit) print(`note: ${run.dir} is a randomly initialised model: expect scores near chance`);
-  const trainRows = encodeExamples(tokenizer, loadGlueSplit(o.task, 'train', { dataDir: o.data }).slice(0, o.trainLimit), o.maxLen);
-  const devRows = encodeExamples(tokenizer, loadGlueSplit(o.task, spec.devSplits[0], { dataDir: o.data }).slice(0, o.evalLimit), o.maxLen);
+  const { train: trainSet, evaluation } = runSplits(o, spec.devSplits[0]);
+  const trainRows = encodeExamples(tokenizer, trainSet.slice(0, o.trainLimit), o.maxLen);
+  const devRows = encodeExamples(tokenizer, evaluation.slice(0, o.evalLimit), o.maxLen);
+  if (o.dropout !== null) for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.p = o.dropout;
   const perEpoch = Math.ceil(trainRows.length / o.batch);
   const total = Math.min(o.maxSteps ?? Infinity, perEpoch * o.epochs);
   const warmup = warmupSteps(o, total);
@@ -127,6 +129,18 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   }
   return { options: o, task: o.task, method: o.method, metrics, best: loop.progress.best, trainable, steps: loop.progress.step, seconds, setup, run };
 }
+
+/** The examples trained on and evaluated on: train and dev, or train split into two by `holdout`. */
+export function runSplits(o: TrainOptions, devSplit: GlueSplit): { train: GlueExample[]; evaluation: GlueExample[] } {
+  const train = loadGlueSplit(o.task, 'train', { dataDir: o.data });
+  if (o.holdout === undefined) return { train, evaluation: loadGlueSplit(o.task, devSplit, { dataDir: o.data }) };
+  // one fixed draw whatever the run's seed, so runs that differ in anything else compare on the same examples
+  const order = epochOrder(train.length, train.length, HOLDOUT_SEED, 0, false, [])[0];
+  const held = new Set(order.slice(0, Math.round(o.holdout * train.length)));
+  return { train: train.filter((_, i) => !held.has(i)), evaluation: train.filter((_, i) => held.has(i)) };
+}
+
+const HOLDOUT_SEED = 20240119;
 
 /** "layer 0 r=4 A-sparsity 31%→50%, layer 1 r=12 …": rank and mean sparsity before → after, per layer. */
 function perLayer(mods: PruneEvent['modules']): string {
