@@ -6,7 +6,8 @@
  *   npx tsx scripts/glue-table.ts [--model DIR] [--seeds 0,1,2] [--tasks cola,sst2,mrpc,stsb,rte]
  *                                 [--train-limit N] [--epochs N] [--out runs/glue-table]
  *
- * The README's table: `npx tsx scripts/glue-table.ts --train-limit 4000 --epochs 2`.
+ * The README's table: `npx tsx scripts/glue-table.ts` (full training sets, the per-task defaults), with a
+ * trivial row (the training split's majority class, or mean) and the bag-of-words anchor of bench/bow.
  *
  * Each run is `prilora train` with the same flags; results go to <out>/results.jsonl (one line per run,
  * appended, so an interrupted table resumes where it stopped; processes given different --tasks or
@@ -15,7 +16,9 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GlueTask } from '../src/data/glue-tasks.ts';
+import { loadGlueSplit } from '../src/data/glue.ts';
+import { glueTaskSpec, type GlueTask } from '../src/data/glue-tasks.ts';
+import { glueMetrics } from '../src/data/metrics.ts';
 import type { TrainInput } from '../src/train/options.ts';
 import { train } from '../src/train/trainer.ts';
 
@@ -79,25 +82,64 @@ for (const task of tasks) {
 }
 
 const done = finished();
-const stat = (xs: number[]) => {
+const stat = (xs: number[], scale = 100, digits = 1) => {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
-  return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}`;
+  return `${(scale * m).toFixed(digits)} ± ${(scale * sd).toFixed(digits)}`;
 };
 const mainMetric: Record<string, string> = { cola: 'mcc', sst2: 'accuracy', mrpc: 'f1', stsb: 'pearson', rte: 'accuracy', qnli: 'accuracy', mnli: 'accuracy', qqp: 'f1', wnli: 'accuracy' };
 const variants = Object.keys(VARIANTS).filter((v) => done.some((r) => r.variant === v));
+const cellsOf = (v: string, f: (xs: Row[]) => string) => tasks.map((t) => {
+  const rs = done.filter((r) => r.variant === v && r.task === t);
+  return rs.length ? f(rs) : '—';
+});
+
+/** Predicting the training split's most frequent class (regression: its mean), scored on dev. */
+function trivialRow(): string {
+  const cells = tasks.map((t) => {
+    const spec = glueTaskSpec(t);
+    const train = loadGlueSplit(t, 'train');
+    const dev = loadGlueSplit(t, spec.devSplits[0]);
+    let guess: number;
+    if (spec.regression) guess = train.reduce((s, e) => s + e.label, 0) / train.length;
+    else {
+      const counts = new Map<number, number>();
+      for (const e of train) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
+      guess = [...counts].sort((a, b) => b[1] - a[1])[0][0];
+    }
+    const m = glueMetrics(t, dev.map(() => guess), dev.map((e) => e.label)) as Record<string, number>;
+    const v = m[mainMetric[t]];
+    return Number.isFinite(v) ? (100 * v).toFixed(1) : '0.0';
+  });
+  return `| trivial (train majority class / mean) | 0 | ${cells.join(' | ')} |`;
+}
+
+/** The bag-of-words anchor (bench/bow/baseline.ts), when its results file is there. */
+function bowRow(): string | null {
+  const file = join(import.meta.dirname, '../bench/bow/results.json');
+  if (!existsSync(file)) return null;
+  const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows: { task: string; metrics: Record<string, number> }[] }).rows;
+  const cells = tasks.map((t) => {
+    const r = rows.find((x) => x.task === t);
+    return r ? (100 * r.metrics[mainMetric[t]]).toFixed(1) : '—';
+  });
+  return `| bag-of-words (uni+bigram LR, bench/bow) | — | ${cells.join(' | ')} |`;
+}
+
+const head = `| variant | trainable | ${tasks.map((t) => `${t} (${mainMetric[t]})`).join(' | ')} |`;
+const rule = `|---|---|${tasks.map(() => '---').join('|')}|`;
 const lines = [
-  `| variant | trainable | ${tasks.map((t) => `${t} (${mainMetric[t]})`).join(' | ')} |`,
-  `|---|---|${tasks.map(() => '---').join('|')}|`,
+  head, rule,
   ...variants.map((v) => {
-    const rows = done.filter((r) => r.variant === v);
-    const cells = tasks.map((t) => {
-      const xs = rows.filter((r) => r.task === t).map((r) => r.metrics[mainMetric[t]]);
-      return xs.length ? `${stat(xs)} (n=${xs.length})` : '—';
-    });
-    const params = [...new Set(rows.map((r) => r.trainable))].map((n) => n.toLocaleString('en')).join(' / ');
-    return `| ${v} | ${params} | ${cells.join(' | ')} |`;
+    const params = [...new Set(done.filter((r) => r.variant === v).map((r) => r.trainable))].map((n) => n.toLocaleString('en')).join(' / ');
+    return `| ${v} | ${params} | ${cellsOf(v, (rs) => `${stat(rs.map((r) => r.metrics[mainMetric[r.task]]))} (n=${rs.length})`).join(' | ')} |`;
   }),
+  ...[bowRow()].filter((x): x is string => x !== null),
+  trivialRow(),
+  '',
+  `| wall time per run (s) | | ${tasks.join(' | ')} |`,
+  rule,
+  ...variants.map((v) => `| ${v} | | ${cellsOf(v, (rs) => stat(rs.map((r) => r.seconds), 1, 0)).join(' | ')} |`),
 ];
 writeFileSync(join(out, 'table.md'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));
