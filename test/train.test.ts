@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
 import { main } from '../src/cli/main.ts';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
+import { readCheckpoint } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
 import { trainOptions, type TrainInput } from '../src/train/options.ts';
 import { NonFiniteError } from '../src/core/errors.ts';
@@ -110,8 +111,7 @@ describe('prilora train', () => {
     expect(err).toBeInstanceOf(NonFiniteError);
     expect(err.message).toMatch(/^step 5: loss is NaN; training stopped, the last good checkpoint \(.*checkpoint, saved at or before step 4\) is intact$/);
     expect(Buffer.compare(readFileSync(join(o.out, 'checkpoint', 'state.safetensors')), saved!)).toBe(0);
-    const meta = JSON.parse(readFileSync(join(o.out, 'checkpoint', 'state.json'), 'utf8'));
-    expect(meta.step).toBe(4);
+    expect(readCheckpoint(join(o.out, 'checkpoint')).stored.step).toBe(4);
   });
 
   it('a malformed TSV row and a missing --data file name the file and line', async () => {

@@ -29,6 +29,7 @@ export const PRETRAIN_SPINE = {
   saveEvery: int({ help: 'checkpoint every N steps', default: 200, min: 1 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 20, min: 1 }),
   resume: bool({ help: 'continue the run in --out from its checkpoint', default: false }),
+  force: bool({ help: 'replace an earlier run in --out (without it, a fresh run refuses one)', default: false }),
 } as const;
 
 export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;

@@ -24,6 +24,7 @@ import { tensor } from '../tensor/create.ts';
 import { tidy } from '../tensor/scope.ts';
 import { disposeBatch, epochOrder, makeBatch, type Batch } from '../train/batches.ts';
 import { runSteps } from '../train/loop.ts';
+import { claimRunDir } from '../train/run-dir.ts';
 import { loadCorpus } from './corpus.ts';
 import { makeInstances, type Instance, type MaskingOptions, type TokenizedCorpus } from './instances.ts';
 import { PRETRAIN_SPINE, pretrainOptions, type PretrainOptions } from './options.ts';
@@ -104,10 +105,11 @@ export async function pretrain(
   const backend = env.backend ?? defaultBackend();
   const print = env.print ?? ((l: string) => console.log(l));
   const t0 = performance.now();
-  mkdirSync(o.out, { recursive: true });
+  claimRunDir(o.out, o);
   const corpus = loadCorpus(o.seed, o.corpus);
   const tokDir = join(o.out, 'tokenizer');
-  const tok = existsSync(join(tokDir, 'tokenizer.json')) ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
+  // a resumed run keeps its vocabulary; a fresh one (maybe replacing an earlier run) chooses its own
+  const tok = o.resume ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
   const tokenize = (docs: string[][]): TokenizedCorpus => ({ docs: docs.map((d) => d.map((s) => tok.tokenizeIds(s))) });
   const train = tokenize(corpus.train);
   const heldOut = tokenize(corpus.heldOut);
@@ -128,7 +130,7 @@ export async function pretrain(
   const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, eps: 1e-6 });
   const factor = linearWarmupDecay(o.warmup, o.steps);
   // `steps` may change on resume: the learning rate then follows the new plan from the current step
-  const { resume: _r, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, ...fixed } = o;
+  const { resume: _r, force: _f, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, ...fixed } = o;
 
   // one epoch's instances at a time (drawn afresh per epoch: new masks, new pairs), only full batches
   let epochRows: { epoch: number; rows: Instance[]; order: number[][] } | null = null;

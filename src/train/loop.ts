@@ -14,7 +14,7 @@ import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import type { LoraAdapter } from '../prilora/lora.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
 import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
 
 export interface StepBatch {
@@ -79,7 +79,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   const ckptDir = join(s.out, 'checkpoint');
   const log = new RunLog(join(s.out, 'log.jsonl'));
   let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: s.fingerprint };
-  if (s.resume && hasCheckpoint(ckptDir)) {
+  if (s.resume) {
     p = loadCheckpoint(ckptDir, s.model, s.adapters, s.opt, s.fingerprint);
     s.dropout.offset = p.dropoutOffset;
     log.open(p.logLines);

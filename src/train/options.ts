@@ -63,7 +63,8 @@ export const TRAIN_SPINE = {
   saveEvery: int({ help: 'checkpoint every N steps (and at every epoch end)', default: 100, min: 1 }),
   evalEvery: int({ help: 'evaluate every N steps (0: at epoch ends only)', default: 0, min: 0 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 10, min: 1 }),
-  resume: bool({ help: "continue the run in --out from its checkpoint", default: false }),
+  resume: bool({ help: 'continue the run in --out from its checkpoint', default: false }),
+  force: bool({ help: 'replace an earlier run in --out (without it, a fresh run refuses one)', default: false }),
   adapter: ADAPTER_SPINE,
   prune: PRUNE_SPINE,
 } as const;

@@ -4,7 +4,7 @@
  * with checkpoints, resume, a JSONL log and the HTML report. The options come resolved and checked from
  * ./options.ts; the backend is an object the caller chose (the default backend when absent).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backends/backend.ts';
 import { defaultBackend } from '../backends/default.ts';
@@ -24,6 +24,7 @@ import type { Progress } from './checkpoint.ts';
 import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from './batches.ts';
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
+import { claimRunDir } from './run-dir.ts';
 import { loadRunModel, type RunModel } from './model.ts';
 import { trainOptions, warmupSteps, type TrainInput, type TrainOptions } from './options.ts';
 import { writeReport } from './report.ts';
@@ -53,7 +54,7 @@ export interface TrainResult {
 
 /** What a resume must agree on: anything that changes the sequence of updates. */
 function fingerprint(o: TrainOptions, backend: Backend): string {
-  const { resume: _r, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, ...rest } = o;
+  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, ...rest } = o;
   return JSON.stringify({ ...rest, backend: backend.name });
 }
 
@@ -62,6 +63,7 @@ export const keepsStats = (o: TrainOptions): boolean => o.prune.enabled && o.pru
 
 export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<TrainResult> {
   const o = trainOptions(input);
+  claimRunDir(o.out, o);
   const backend = hooks.backend ?? defaultBackend();
   const print = hooks.print ?? ((l: string) => console.log(l));
   const t0 = performance.now();
@@ -91,7 +93,6 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
     if (window.end < window.start) throw new ConfigError(`prune.start: the pruning window [${window.start}, ${window.end}] of this ${total}-step run is empty`, o.prune.start === null ? 'prune.end' : 'prune.start');
     pruner = new Pruner(setup.adapters, { ...o.prune, ...window }, opt);
   }
-  mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'run.json'), JSON.stringify({ options: o, backend: backend.name, modelDir: run.dir, totalSteps: total, warmup }, null, 1));
 
   const lengths = trainRows.map((r) => r.ids.length);
