@@ -29,10 +29,17 @@ export const PRETRAIN_SPINE = {
   saveEvery: int({ help: 'checkpoint every N steps', default: 200, min: 1 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 20, min: 1 }),
   resume: bool({ help: 'continue the run in --out from its checkpoint', default: false }),
+  from: optional(str({ help: 'continue a packed pretraining state instead (a model directory with pretrain-state.safetensors, e.g. assets/models/default) in a fresh --out; the recipe flags must be the same' })),
   force: bool({ help: 'replace an earlier run in --out (without it, a fresh run refuses one)', default: false }),
 } as const;
 
 export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
+
+/** What a resume must agree on: the recipe, not the run's length, cadence, place or device choice. */
+export function pretrainFingerprint(o: PretrainOptions, backendName: string): string {
+  const { resume: _r, force: _f, from: _from, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, ...recipe } = o;
+  return JSON.stringify({ ...recipe, backend: backendName });
+}
 
 export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): PretrainOptions {
   const o = resolve(PRETRAIN_SPINE, given);

@@ -27,7 +27,8 @@ import { runSteps } from '../train/loop.ts';
 import { claimRunDir } from '../train/run-dir.ts';
 import { loadCorpus } from './corpus.ts';
 import { makeInstances, type Instance, type MaskingOptions, type TokenizedCorpus } from './instances.ts';
-import { PRETRAIN_SPINE, pretrainOptions, type PretrainOptions } from './options.ts';
+import { PRETRAIN_SPINE, pretrainFingerprint, pretrainOptions, type PretrainOptions } from './options.ts';
+import { unpackState } from './packed.ts';
 import { buildVocabulary, SPECIAL_TOKENS } from './vocab.ts';
 
 type MlmBatch = Batch<{ maskedPositions: ReturnType<typeof tensor>; maskedLabels: ReturnType<typeof tensor> }>;
@@ -99,17 +100,19 @@ export interface PretrainResult {
 
 export async function pretrain(
   given: Given<typeof PRETRAIN_SPINE> = {},
-  env: { backend?: Backend; print?: (line: string) => void } = {},
+  env: { backend?: Backend; print?: (line: string) => void; afterStep?: (step: number) => 'stop' | void } = {},
 ): Promise<PretrainResult> {
   const o = pretrainOptions(given);
   const backend = env.backend ?? defaultBackend();
   const print = env.print ?? ((l: string) => console.log(l));
   const t0 = performance.now();
-  claimRunDir(o.out, o);
+  claimRunDir(o.out, { ...o, resume: o.resume && !o.from });
+  if (o.from) unpackState(o.from, o.out);
+  const resume = o.resume || o.from !== undefined;
   const corpus = loadCorpus(o.seed, o.corpus);
   const tokDir = join(o.out, 'tokenizer');
   // a resumed run keeps its vocabulary; a fresh one (maybe replacing an earlier run) chooses its own
-  const tok = o.resume ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
+  const tok = resume ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
   const tokenize = (docs: string[][]): TokenizedCorpus => ({ docs: docs.map((d) => d.map((s) => tok.tokenizeIds(s))) });
   const train = tokenize(corpus.train);
   const heldOut = tokenize(corpus.heldOut);
@@ -130,7 +133,6 @@ export async function pretrain(
   const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, eps: 1e-6 });
   const factor = linearWarmupDecay(o.warmup, o.steps);
   // `steps` may change on resume: the learning rate then follows the new plan from the current step
-  const { resume: _r, force: _f, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, ...fixed } = o;
 
   // one epoch's instances at a time (drawn afresh per epoch: new masks, new pairs), only full batches
   let epochRows: { epoch: number; rows: Instance[]; order: number[][] } | null = null;
@@ -154,9 +156,11 @@ export async function pretrain(
     loss: (b) => model.forward({ ...b, ...b.extra }).loss!,
     evaluate: () => heldOutMetrics(model, evalRows, o.batch, tok.padId, backend, mostFrequent),
     evalEvery: o.evalEvery, evalAtEpochEnd: false, saveEvery: o.saveEvery, logEvery: o.logEvery,
-    fingerprint: JSON.stringify({ ...fixed, backend: backend.name }), resume: o.resume, dropout, print,
+    fingerprint: pretrainFingerprint(o, backend.name), resume, dropout, print,
     deadline: o.minutes === undefined ? undefined : t0 + o.minutes * 60_000,
+    afterStep: env.afterStep,
   });
+  if (loop.stopped) return { options: o, step: loop.progress.step, metrics: null };
   await exportModel(model, o, join(o.out, 'model'));
   copyFileSync(join(o.out, 'log.jsonl'), join(o.out, 'model', 'pretrain-log.jsonl'));
   print(`pretraining stopped at step ${loop.progress.step} of ${o.steps} after ${((performance.now() - t0) / 60000).toFixed(1)} min; model in ${join(o.out, 'model')}`);

@@ -31,7 +31,7 @@ export interface Progress {
   fingerprint: string;
 }
 
-interface Stored extends Progress {
+export interface Stored extends Progress {
   adamStep: number;
   statUpdates: number[];
 }
@@ -71,11 +71,15 @@ function dataSection(bytes: Uint8Array): Uint8Array {
 
 export async function saveCheckpoint(dir: string, model: Module, adapters: readonly LoraAdapter[], opt: AdamW, progress: Progress): Promise<void> {
   const entries = await Promise.all(stateTensors(model, adapters, opt).map(([n, t]) => entry(n, t)));
-  const stored: Stored = { ...progress, adamStep: opt.step, statUpdates: adapters.map((a) => a.statUpdates) };
+  mkdirSync(dir, { recursive: true });
+  writeCheckpointFile(join(dir, CHECKPOINT_FILE), entries, { ...progress, adamStep: opt.step, statUpdates: adapters.map((a) => a.statUpdates) });
+}
+
+/** Tensors and progress as one checkpoint file (atomically), hashed for readCheckpoint. */
+export function writeCheckpointFile(path: string, entries: readonly SafetensorEntry[], stored: Stored): void {
   const record = JSON.stringify(stored);
   const hash = sha256(record, dataSection(serializeSafetensors(entries)));
-  mkdirSync(dir, { recursive: true });
-  writeSafetensorsFile(join(dir, CHECKPOINT_FILE), entries, { format: FORMAT, progress: record, sha256: hash });
+  writeSafetensorsFile(path, entries, { format: FORMAT, progress: record, sha256: hash });
 }
 
 export function hasCheckpoint(dir: string): boolean {
