@@ -60,17 +60,29 @@ export function progressSink(total: number, startStep: number, every: number, pr
       stop() {},
     };
   }
+  // the bar's text takes ~58 columns; the bar gets what is left of the terminal's width, at least 8
+  const columns = process.stdout.columns || 80;
   const multi = new cliProgress.MultiBar(
-    { format: 'train |{bar}| {value}/{total} steps | loss {loss} | {speed} seq/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 },
+    { format: 'train |{bar}| {value}/{total} | loss {loss} | {speed} seq/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20, barsize: Math.max(8, columns - 58) },
     cliProgress.Presets.shades_classic,
   );
   const bar = multi.create(total, startStep, { loss: '-', speed: '-' });
+  // a training step keeps the event loop busy, so cli-progress's redraw timer would never fire: redraw
+  // from here, at most ~10 times a second, and at once when a line is logged above the bar
+  let drawn = 0;
+  const redraw = (now = performance.now()) => {
+    drawn = now;
+    multi.update();
+  };
   return {
     update(step, { loss, seqPerS }) {
       bar.update(step, { loss: loss.toFixed(4), speed: seqPerS.toFixed(1) });
+      const now = performance.now();
+      if (now - drawn >= 100) redraw(now);
     },
     note(line) {
       multi.log(`${line}\n`);
+      redraw();
     },
     stop() {
       multi.stop();
