@@ -28,20 +28,27 @@ const { values: args } = parseArgs({
   },
 });
 const TASKS = args.tasks!.split(',').filter((t) => t.trim() !== '').map(parseGlueTask);
-const TRAIN_LIMIT = args['train-limit'] === undefined ? undefined : positiveInt('--train-limit', args['train-limit']);
-const FOLDS = positiveInt('--folds', args.folds!);
-const SEED = positiveInt('--seed', args.seed!);
+const TRAIN_LIMIT = args['train-limit'] === undefined ? undefined : nonNegativeInt('--train-limit', args['train-limit']);
+const FOLDS = nonNegativeInt('--folds', args.folds!);
+const SEED = nonNegativeInt('--seed', args.seed!);
 const DATA_DIR = args.data;
 if (FOLDS < 2) fail('--folds must be at least 2');
+if (TRAIN_LIMIT !== undefined && TRAIN_LIMIT < FOLDS) fail(`--train-limit must be at least --folds (${FOLDS})`);
 
 /** L2 strengths λ of  Σ_i loss_i + λ/2 · ‖w‖²  (sum over examples, bias unpenalised; sklearn's C = 1/λ). */
-const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3, 10, 30, 100];
+const L2_GRID = [1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4];
+/** The grid is searched from the strongest λ down and abandoned after this many λ without a new best. */
+const PATIENCE = 2;
 /** Minimum number of training examples (document frequency) an n-gram needs to enter the vocabulary. */
 const MIN_COUNTS = [1, 2];
-/** L-BFGS: history, iteration cap and SciPy-like stopping rules (relative decrease of f, max |gradient|). */
-const LBFGS = { history: 10, maxIter: 1000, ftol: 1e-10, gtol: 1e-5 };
+/**
+ * L-BFGS: history, iteration cap and stopping rules: max |∂f/∂θ| ≤ gtol · (training rows), i.e. the mean
+ * loss's gradient below gtol (scikit-learn's lbfgs stops at 1e-4, after at most 100 iterations), or one
+ * iteration lowering f by at most ftol relative.
+ */
+const LBFGS = { history: 10, maxIter: 1000, ftol: 1e-10, gtol: 1e-6 };
 
-function positiveInt(name: string, raw: string): number {
+function nonNegativeInt(name: string, raw: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) fail(`${name}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
   return n;
@@ -104,16 +111,15 @@ function rawFeatures(ex: GlueExample, pair: boolean): RawExample {
   return { binary, dense: [Math.log1p(su), Math.log1p(sb), uu === 0 ? 0 : su / uu, ub === 0 ? 0 : sb / ub] };
 }
 
-/** An example as sorted feature ids with their values (1 for n-grams, real for overlap features). */
+/** An example as the sorted ids of its n-grams (value 1 each) plus its overlap features' values. */
 interface SparseExample {
   readonly ids: Int32Array;
-  readonly vals: Float64Array;
+  readonly dense: Float64Array;
 }
 
 /**
- * Feature ids from the training examples: overlap features first (pairs), then every n-gram of the training
- * split in order of first appearance. The min-count cut is applied later, per CV fold, from the fold's own
- * training part (so a held-out fold never contributes to its own vocabulary).
+ * Ids of every n-gram of the training examples, in order of first appearance. The min-count cut is applied
+ * later, per CV fold, from the fold's own training part (a held-out fold never shapes its own vocabulary).
  */
 class FeatureSpace {
   readonly ids = new Map<string, number>();
@@ -121,63 +127,76 @@ class FeatureSpace {
 
   constructor(train: RawExample[], pair: boolean) {
     this.denseCount = pair ? OVERLAP_FEATURES.length : 0;
-    if (pair) OVERLAP_FEATURES.forEach((name, i) => this.ids.set(name, i));
     for (const ex of train) for (const f of ex.binary) if (!this.ids.has(f)) this.ids.set(f, this.ids.size);
   }
 
+  /** Number of distinct training n-grams. */
   get size(): number {
     return this.ids.size;
   }
 
   /** n-grams outside the training vocabulary are dropped. */
   encode(ex: RawExample): SparseExample {
-    const pairs: [number, number][] = ex.dense.map((v, i) => [i, v]);
+    const ids: number[] = [];
     for (const f of ex.binary) {
       const id = this.ids.get(f);
-      if (id !== undefined) pairs.push([id, 1]);
+      if (id !== undefined) ids.push(id);
     }
-    pairs.sort((x, y) => x[0] - y[0]);
-    return { ids: Int32Array.from(pairs, (p) => p[0]), vals: Float64Array.from(pairs, (p) => p[1]) };
+    ids.sort((x, y) => x - y);
+    return { ids: Int32Array.from(ids), dense: Float64Array.from(ex.dense) };
   }
 }
 
-/** Compressed sparse rows of some examples, keeping only features with keep[id] = 1. */
+/**
+ * A vocabulary: the n-grams present in at least `minCount` of the given rows, renumbered compactly after
+ * the overlap features (model column j < denseCount is overlap feature j; then the kept n-grams).
+ */
+interface Vocabulary {
+  /** Model column of each n-gram id, or −1 if not kept. */
+  readonly column: Int32Array;
+  readonly denseCount: number;
+  /** Model columns: overlap features + kept n-grams. */
+  readonly dims: number;
+}
+
+function vocabulary(examples: SparseExample[], rows: ArrayLike<number>, space: FeatureSpace, minCount: number): Vocabulary {
+  const df = new Int32Array(space.size);
+  for (let r = 0; r < rows.length; r++) for (const id of examples[rows[r]!]!.ids) df[id]!++;
+  const column = new Int32Array(space.size).fill(-1);
+  let dims = space.denseCount;
+  for (let id = 0; id < space.size; id++) if (df[id]! >= minCount) column[id] = dims++;
+  return { column, denseCount: space.denseCount, dims };
+}
+
+/** Some examples in a vocabulary's columns: compressed sparse rows for n-grams, a dense block for overlap. */
 interface Csr {
   readonly rows: number;
   readonly offsets: Int32Array;
-  readonly ids: Int32Array;
-  readonly vals: Float64Array;
+  /** Model columns of the n-grams present (value 1). */
+  readonly cols: Int32Array;
+  /** rows × denseCount overlap values, model columns 0..denseCount−1. */
+  readonly dense: Float64Array;
+  readonly denseCount: number;
 }
 
-function buildCsr(examples: SparseExample[], rows: ArrayLike<number>, keep: Uint8Array): Csr {
+function buildCsr(examples: SparseExample[], rows: ArrayLike<number>, vocab: Vocabulary): Csr {
+  const { column, denseCount } = vocab;
   let nnz = 0;
-  for (let r = 0; r < rows.length; r++) for (const id of examples[rows[r]!]!.ids) nnz += keep[id]!;
+  for (let r = 0; r < rows.length; r++) for (const id of examples[rows[r]!]!.ids) if (column[id]! >= 0) nnz++;
   const offsets = new Int32Array(rows.length + 1);
-  const ids = new Int32Array(nnz);
-  const vals = new Float64Array(nnz);
+  const cols = new Int32Array(nnz);
+  const dense = new Float64Array(rows.length * denseCount);
   let p = 0;
   for (let r = 0; r < rows.length; r++) {
     const ex = examples[rows[r]!]!;
-    for (let k = 0; k < ex.ids.length; k++) {
-      const id = ex.ids[k]!;
-      if (keep[id] === 1) {
-        ids[p] = id;
-        vals[p] = ex.vals[k]!;
-        p++;
-      }
+    for (const id of ex.ids) {
+      const c = column[id]!;
+      if (c >= 0) cols[p++] = c;
     }
     offsets[r + 1] = p;
+    dense.set(ex.dense, r * denseCount);
   }
-  return { rows: rows.length, offsets, ids, vals };
-}
-
-/** keep[id] = 1 for overlap features and for n-grams present in at least `minCount` of the given rows. */
-function vocabularyMask(examples: SparseExample[], rows: ArrayLike<number>, space: FeatureSpace, minCount: number): Uint8Array {
-  const df = new Int32Array(space.size);
-  for (let r = 0; r < rows.length; r++) for (const id of examples[rows[r]!]!.ids) df[id]!++;
-  const keep = new Uint8Array(space.size);
-  for (let id = 0; id < space.size; id++) keep[id] = id < space.denseCount || df[id]! >= minCount ? 1 : 0;
-  return keep;
+  return { rows: rows.length, offsets, cols, dense, denseCount };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -200,14 +219,16 @@ interface Problem {
 /** Scores (logits, or predictions for ridge) of every row: scores[r·K + k]. */
 function scoreRows(theta: Float64Array, x: Csr, outputs: number, dims: number): Float64Array {
   const stride = dims + 1;
+  const { offsets, cols, dense, denseCount: dc } = x;
   const scores = new Float64Array(x.rows * outputs);
   for (let r = 0; r < x.rows; r++) {
-    const start = x.offsets[r]!;
-    const end = x.offsets[r + 1]!;
+    const start = offsets[r]!;
+    const end = offsets[r + 1]!;
     for (let k = 0; k < outputs; k++) {
       const base = k * stride;
       let z = theta[base + dims]!;
-      for (let p = start; p < end; p++) z += theta[base + x.ids[p]!]! * x.vals[p]!;
+      for (let j = 0; j < dc; j++) z += theta[base + j]! * dense[r * dc + j]!;
+      for (let p = start; p < end; p++) z += theta[base + cols[p]!]!;
       scores[r * outputs + k] = z;
     }
   }
@@ -217,6 +238,7 @@ function scoreRows(theta: Float64Array, x: Csr, outputs: number, dims: number): 
 /** Objective and gradient (into g) at θ. */
 function objective(pr: Problem, theta: Float64Array, g: Float64Array): number {
   const { x, outputs: K, dims: D, y, l2 } = pr;
+  const { offsets, cols, dense, denseCount: dc } = x;
   const stride = D + 1;
   const scores = scoreRows(theta, x, K, D);
   g.fill(0);
@@ -227,8 +249,9 @@ function objective(pr: Problem, theta: Float64Array, g: Float64Array): number {
       const z = scores[r]!;
       const t = y[r]!;
       // softplus(z) − t·z, stably; its derivative is σ(z) − t.
-      f += (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z))) - t * z;
-      resid[0] = (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z))) - t;
+      const e = Math.exp(-Math.abs(z));
+      f += (z > 0 ? z : 0) + Math.log1p(e) - t * z;
+      resid[0] = (z >= 0 ? 1 / (1 + e) : e / (1 + e)) - t;
     } else if (pr.kind === 'ridge') {
       const d = scores[r]! - y[r]!;
       f += 0.5 * d * d;
@@ -243,13 +266,14 @@ function objective(pr: Problem, theta: Float64Array, g: Float64Array): number {
       f += lse - scores[r * K + t]!;
       for (let k = 0; k < K; k++) resid[k] = Math.exp(scores[r * K + k]! - lse) - (k === t ? 1 : 0);
     }
-    const start = x.offsets[r]!;
-    const end = x.offsets[r + 1]!;
+    const start = offsets[r]!;
+    const end = offsets[r + 1]!;
     for (let k = 0; k < K; k++) {
       const base = k * stride;
       const e = resid[k]!;
       g[base + D]! += e;
-      for (let p = start; p < end; p++) g[base + x.ids[p]!]! += e * x.vals[p]!;
+      for (let j = 0; j < dc; j++) g[base + j]! += e * dense[r * dc + j]!;
+      for (let p = start; p < end; p++) g[base + cols[p]!]! += e;
     }
   }
   for (let k = 0; k < K; k++) {
@@ -269,62 +293,67 @@ interface FitResult {
   readonly converged: boolean;
 }
 
-const dot = (a: Float64Array, b: Float64Array): number => {
+function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
-};
+}
 
 /**
  * L-BFGS (two-loop recursion, m = 10) with a backtracking Armijo line search; the objective is strictly
- * convex (λ > 0), so every accepted step satisfies the curvature condition. Deterministic.
+ * convex (λ > 0), so accepted steps satisfy the curvature condition. Deterministic.
  */
 function fit(pr: Problem, init?: Float64Array): FitResult {
   const n = pr.outputs * (pr.dims + 1);
+  const m = LBFGS.history;
   let theta = init === undefined ? new Float64Array(n) : Float64Array.from(init);
   let g = new Float64Array(n);
   let f = objective(pr, theta, g);
-  const S: Float64Array[] = [];
-  const Y: Float64Array[] = [];
-  const rho: number[] = [];
-  const alpha = new Float64Array(LBFGS.history);
+  // Ring buffer of the last m pairs (s, y); pair h lives in slot (first + h) % m.
+  const S = Array.from({ length: m }, () => new Float64Array(n));
+  const Y = Array.from({ length: m }, () => new Float64Array(n));
+  const rho = new Float64Array(m);
+  const alpha = new Float64Array(m);
+  let first = 0;
+  let count = 0;
   const d = new Float64Array(n);
   let thetaNew = new Float64Array(n);
   let gNew = new Float64Array(n);
   for (let iter = 1; iter <= LBFGS.maxIter; iter++) {
     let gmax = 0;
     for (let i = 0; i < n; i++) gmax = Math.max(gmax, Math.abs(g[i]!));
-    if (gmax <= LBFGS.gtol) return { theta, iterations: iter - 1, converged: true };
+    if (gmax <= LBFGS.gtol * pr.x.rows) return { theta, iterations: iter - 1, converged: true };
     // Direction d = −H·g.
     for (let i = 0; i < n; i++) d[i] = -g[i]!;
-    for (let h = S.length - 1; h >= 0; h--) {
-      const a = rho[h]! * dot(S[h]!, d);
-      alpha[h] = a;
-      const y = Y[h]!;
+    for (let h = count - 1; h >= 0; h--) {
+      const slot = (first + h) % m;
+      const s = S[slot]!;
+      const y = Y[slot]!;
+      const a = rho[slot]! * dot(s, d);
+      alpha[slot] = a;
       for (let i = 0; i < n; i++) d[i]! -= a * y[i]!;
     }
-    if (S.length > 0) {
-      const last = S.length - 1;
-      const gamma = dot(S[last]!, Y[last]!) / dot(Y[last]!, Y[last]!);
+    if (count > 0) {
+      const slot = (first + count - 1) % m;
+      const gamma = 1 / (rho[slot]! * dot(Y[slot]!, Y[slot]!));
       for (let i = 0; i < n; i++) d[i]! *= gamma;
     }
-    for (let h = 0; h < S.length; h++) {
-      const b = rho[h]! * dot(Y[h]!, d);
-      const s = S[h]!;
-      const a = alpha[h]!;
-      for (let i = 0; i < n; i++) d[i]! += (a - b) * s[i]!;
+    for (let h = 0; h < count; h++) {
+      const slot = (first + h) % m;
+      const s = S[slot]!;
+      const y = Y[slot]!;
+      const c = alpha[slot]! - rho[slot]! * dot(y, d);
+      for (let i = 0; i < n; i++) d[i]! += c * s[i]!;
     }
     let slope = dot(g, d);
     if (!(slope < 0)) {
-      // Not a descent direction (numerical trouble): restart from steepest descent.
-      S.length = 0;
-      Y.length = 0;
-      rho.length = 0;
+      // Not a descent direction (numerical trouble): forget the history, use steepest descent.
+      count = 0;
       for (let i = 0; i < n; i++) d[i] = -g[i]!;
       slope = dot(g, d);
     }
-    let step = S.length === 0 ? Math.min(1, 1 / Math.sqrt(-slope)) : 1;
-    let fNew = NaN;
+    let step = count === 0 ? Math.min(1, 1 / Math.sqrt(-slope)) : 1;
+    let fNew: number;
     for (;;) {
       for (let i = 0; i < n; i++) thetaNew[i] = theta[i]! + step * d[i]!;
       fNew = objective(pr, thetaNew, gNew);
@@ -332,22 +361,25 @@ function fit(pr: Problem, init?: Float64Array): FitResult {
       step *= 0.5;
       if (step < 1e-20) return { theta, iterations: iter, converged: false };
     }
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
+    const slot = count < m ? (first + count) % m : first;
+    const s = S[slot]!;
+    const y = Y[slot]!;
+    let sy = 0;
     for (let i = 0; i < n; i++) {
-      s[i] = thetaNew[i]! - theta[i]!;
-      y[i] = gNew[i]! - g[i]!;
+      const si = thetaNew[i]! - theta[i]!;
+      const yi = gNew[i]! - g[i]!;
+      s[i] = si;
+      y[i] = yi;
+      sy += si * yi;
     }
-    const sy = dot(s, y);
     if (sy > 1e-12) {
-      if (S.length === LBFGS.history) {
-        S.shift();
-        Y.shift();
-        rho.shift();
-      }
-      S.push(s);
-      Y.push(y);
-      rho.push(1 / sy);
+      rho[slot] = 1 / sy;
+      if (count < m) count++;
+      else first = (first + 1) % m;
+    } else if (count === m) {
+      // The oldest pair's slot was overwritten: drop it from the window.
+      first = (first + 1) % m;
+      count--;
     }
     const decrease = (f - fNew) / Math.max(Math.abs(f), Math.abs(fNew), 1);
     [theta, thetaNew] = [thetaNew, theta];
@@ -422,7 +454,7 @@ interface CvCell {
   readonly score: number;
 }
 
-/** Pooled out-of-fold score of the task's primary metric for every (min count, λ) of the grid. */
+/** Pooled out-of-fold score of the task's primary metric for each (min count, λ) of the grid searched. */
 function crossValidate(
   task: GlueTask,
   spec: GlueTaskSpec,
@@ -437,32 +469,45 @@ function crossValidate(
   const cells: CvCell[] = [];
   let iterations = 0;
   let unconverged = 0;
-  // Strongest penalty first, each fit warm-started from the previous one's solution.
+  // Strongest penalty first, each fold's fit warm-started from its fit at the previous λ; the descent stops
+  // once the pooled score has been below the best one for PATIENCE λ values in a row.
   const grid = [...L2_GRID].sort((a, b) => b - a);
   for (const minCount of MIN_COUNTS) {
-    const oof = grid.map(() => new Float64Array(labels.length));
-    for (let k = 0; k < FOLDS; k++) {
+    const folds = Array.from({ length: FOLDS }, (_, k) => {
       const trainRows: number[] = [];
       const heldRows: number[] = [];
       for (let i = 0; i < labels.length; i++) (fold[i] === k ? heldRows : trainRows).push(i);
-      const keep = vocabularyMask(examples, trainRows, space, minCount);
-      const xTrain = buildCsr(examples, trainRows, keep);
-      const xHeld = buildCsr(examples, heldRows, keep);
-      const yTrain = Float64Array.from(trainRows, (i) => labels[i]!);
-      let warm: Float64Array | undefined;
-      grid.forEach((l2, gi) => {
-        const result = fit({ kind, outputs, dims: space.size, x: xTrain, y: yTrain, l2 }, warm);
-        warm = result.theta;
+      const vocab = vocabulary(examples, trainRows, space, minCount);
+      return {
+        heldRows,
+        vocab,
+        xTrain: buildCsr(examples, trainRows, vocab),
+        xHeld: buildCsr(examples, heldRows, vocab),
+        yTrain: Float64Array.from(trainRows, (i) => labels[i]!),
+        warm: undefined as Float64Array | undefined,
+      };
+    });
+    let best = -Infinity;
+    let worse = 0;
+    for (const l2 of grid) {
+      const oof = new Float64Array(labels.length);
+      for (const fd of folds) {
+        const result = fit({ kind, outputs, dims: fd.vocab.dims, x: fd.xTrain, y: fd.yTrain, l2 }, fd.warm);
+        fd.warm = result.theta;
         iterations += result.iterations;
         if (!result.converged) unconverged++;
-        const preds = predict(kind, result.theta, xHeld, outputs, space.size);
-        heldRows.forEach((ex, r) => (oof[gi]![ex] = preds[r]!));
-      });
-    }
-    grid.forEach((l2, gi) => {
-      const score = glueMetrics(task, oof[gi]!, labels)[metric as keyof GlueMetrics]!;
+        const preds = predict(kind, result.theta, fd.xHeld, outputs, fd.vocab.dims);
+        fd.heldRows.forEach((ex, r) => (oof[ex] = preds[r]!));
+      }
+      const score = glueMetrics(task, oof, labels)[metric as keyof GlueMetrics]!;
       cells.push({ minCount, l2, score });
-    });
+      if (score > best) {
+        best = score;
+        worse = 0;
+      } else if (++worse >= PATIENCE) {
+        break;
+      }
+    }
   }
   return { cells, iterations, unconverged };
 }
@@ -512,7 +557,7 @@ function runTask(task: GlueTask): Row {
   const space = new FeatureSpace(rawTrain, spec.pair);
   const examples = rawTrain.map((ex) => space.encode(ex));
   const labels = Float64Array.from(trainSet, (ex) => ex.label);
-  log(`${task}: ${trainSet.length} training examples, ${space.size} features (min count 1); ${FOLDS}-fold CV over ` +
+  log(`${task}: ${trainSet.length} training examples, ${space.size} n-grams${space.denseCount > 0 ? ` + ${space.denseCount} overlap features` : ''}; ${FOLDS}-fold CV over ` +
     `${L2_GRID.length} λ × ${MIN_COUNTS.length} min counts (${kind})`);
 
   const cv = crossValidate(task, spec, kind, outputs, space, examples, labels);
@@ -530,27 +575,25 @@ function runTask(task: GlueTask): Row {
 
   // Final model: full training split, its own vocabulary at the chosen min count.
   const all = Array.from(labels, (_, i) => i);
-  const keep = vocabularyMask(examples, all, space, best.minCount);
-  const final = fit({ kind, outputs, dims: space.size, x: buildCsr(examples, all, keep), y: labels, l2: best.l2 });
-  let vocabulary = 0;
-  for (let id = 0; id < keep.length; id++) vocabulary += keep[id]!;
+  const vocab = vocabulary(examples, all, space, best.minCount);
+  const final = fit({ kind, outputs, dims: vocab.dims, x: buildCsr(examples, all, vocab), y: labels, l2: best.l2 });
 
   const dev: Record<string, GlueMetrics> = {};
   for (const split of spec.devSplits) {
     const devSet = loadGlueSplit(task, split, opts);
-    const xDev = buildCsr(devSet.map((ex) => space.encode(rawFeatures(ex, spec.pair))), devSet.map((_, i) => i), keep);
-    const preds = predict(kind, final.theta, xDev, outputs, space.size);
+    const xDev = buildCsr(devSet.map((ex) => space.encode(rawFeatures(ex, spec.pair))), devSet.map((_, i) => i), vocab);
+    const preds = predict(kind, final.theta, xDev, outputs, vocab.dims);
     dev[split] = glueMetrics(task, preds, devSet.map((ex) => ex.label));
   }
   const seconds = (performance.now() - started) / 1000;
-  log(`${task}:   final fit ${final.iterations} iterations${final.converged ? '' : ' (cap reached)'}, ${vocabulary} features`);
+  log(`${task}:   final fit ${final.iterations} iterations${final.converged ? '' : ' (cap reached)'}, ${vocab.dims} features`);
   return {
     task,
     metrics: dev[spec.devSplits[0]!]!,
     l2: best.l2,
     minCount: best.minCount,
     train: trainSet.length,
-    features: vocabulary,
+    features: vocab.dims,
     cv: { metric: primaryMetric(spec), score: best.score },
     dev,
     seconds: Math.round(seconds * 10) / 10,
