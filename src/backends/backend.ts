@@ -37,6 +37,13 @@ export interface LayerNormResult {
   rstd: Storage;
 }
 
+/** Gradients of layer norm: dx [rows, cols]; dweight and dbias [cols], null when not asked for. */
+export interface LayerNormGrads {
+  dx: Storage;
+  dweight: Storage | null;
+  dbias: Storage | null;
+}
+
 /** Hyper-parameters of one fused AdamW update (torch.optim.AdamW's arithmetic). */
 export interface AdamWStep {
   lr: number;
@@ -53,6 +60,29 @@ export interface AdamWResult {
   p: Storage;
   m: Storage;
   v: Storage;
+}
+
+/** One row of a kernel census: the dispatches of one kernel variant on operands of one shape. */
+export interface CensusRow {
+  /** the kernel variant the backend chose (e.g. 'matmul tiled 128x128x8') */
+  kernel: string;
+  /** operand shapes as the backend states them (e.g. '4096x768 · 768x768ᵀ') */
+  shape: string;
+  count: number;
+  /** summed over the dispatches: floating-point operations (multiply-add = 2) and bytes moved (each operand element once) */
+  flops: number;
+  bytes: number;
+  /** summed GPU time from timestamp queries; null where the device has none (or in a dry run) */
+  seconds: number | null;
+}
+
+export interface CensusReport {
+  dispatches: number;
+  /** where the times come from */
+  timing: 'timestamp-query' | 'none';
+  /** true when nothing ran: kernels were chosen and counted only */
+  dryRun: boolean;
+  rows: CensusRow[];
 }
 
 export interface Backend {
@@ -110,6 +140,38 @@ export interface Backend {
    */
   random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage;
   /**
+   * Optional fused kernels of the forward and backward pass; each returns null where this device cannot
+   * run it, and the ops then compose the same arithmetic from the primitives above (ops/fused.ts).
+   *
+   * matmulEpilogue: out = scale·(a @ b) + bias, operands as for `matmul`; bias is 1-d [n] (any stride),
+   * added to every row, or null.
+   */
+  matmulEpilogue?(a: View, b: View, scale: number, bias: View | null): Storage | null;
+  /**
+   * softmax(scale·x + mask) over the last dim of a contiguous [rows, cols] x, with `softmax`'s handling of
+   * masked and non-finite entries; mask (or null) has shape [...d, cols] with Π d = rows, any strides
+   * (attention's [batch, 1, 1, keys] padding mask expanded to [batch, heads, queries, keys]).
+   */
+  scaledMaskedSoftmax?(x: View, scale: number, mask: View | null): Storage | null;
+  /**
+   * The VJP of softmax (log-softmax with `log`) over the last dim of [rows, cols], from its output y and the
+   * incoming gradient g, times `scale`: softmax dx = scale·y·(g − Σ g·y), log-softmax scale·(g − e^y Σ g).
+   */
+  softmaxBackward?(y: View, g: View, log: boolean, scale: number): Storage | null;
+  /**
+   * The VJP of `layerNorm` from its saved mean and rstd ([rows]): dx = rstd·(d − mean(d) − x̂·mean(d·x̂))
+   * with x̂ = (x − mean)·rstd and d = g·weight; with `paramGrads` also Σ_rows g·x̂ and Σ_rows g.
+   */
+  layerNormBackward?(g: View, x: View, weight: View, mean: View, rstd: View, paramGrads: boolean): LayerNormGrads | null;
+  /**
+   * Optional multi-tensor kernels (gradient clipping over every gradient of a model in a few dispatches).
+   * Inputs are contiguous float32 views (offsets allowed); null where the device cannot or will not.
+   * sumOfSquares: Σ over every x of Σ x², as one-element storage. scaleAll: x · factor for every x, fresh
+   * contiguous storages in order; factor is a one-element view.
+   */
+  sumOfSquares?(xs: readonly View[]): Storage | null;
+  scaleAll?(xs: readonly View[], factor: View): Storage[] | null;
+  /**
    * Optional: one AdamW update of a parameter in a single pass (the optimiser's hot loop on a GPU). All
    * views are contiguous (offsets allowed) with p's shape and dtype; `mask` (0/1, optional) zeroes the new
    * parameter and both moments where it is 0. Per element, in this order:
@@ -125,6 +187,23 @@ export interface Backend {
    * Null where this device cannot; the caller then uses ops (prilora/statistics.ts).
    */
   columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number): Storage | null;
+
+  /**
+   * Optional (device backends that queue work): resolves when every kernel recorded so far has run on the
+   * device. Benchmarks time with it instead of reading a result back.
+   */
+  idle?(): Promise<void>;
+  /** Optional: kernel dispatches recorded since start (benchmarks report them per step). */
+  readonly dispatchCount?: number;
+  /**
+   * Optional: start a per-kernel census of the dispatches that follow (a started census starts over).
+   * `dryRun`: storages allocated from now on are placeholders and nothing is sent to the device — kernels
+   * are only chosen and counted, so the census of a model too big or too slow for this device can still be
+   * taken; every result is garbage (reads give zeros) until those storages are freed. `timestamps`: time
+   * each dispatch where the device can (a pass per dispatch, so slower). Ends with `stopCensus`.
+   */
+  startCensus?(opts?: { dryRun?: boolean; timestamps?: boolean }): void;
+  stopCensus?(): Promise<CensusReport>;
 
   /** Optional: one line naming where the kernels run (vendor, architecture, API), for logs. */
   describe?(): string;

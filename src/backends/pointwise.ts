@@ -26,12 +26,12 @@ export const UNARY = {
   // GELU in BERT's exact form x·Φ(x), and the tanh approximation; with their derivatives for backward.
   gelu: {
     js: '0.5 * a * (1 + erf(a * 0.7071067811865476))',
-    wgsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))',
+    wgsl: 'gelu_(a)',
     glsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))',
   },
   gelu_grad: {
     js: '0.5 * (1 + erf(a * 0.7071067811865476)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)',
-    wgsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
+    wgsl: 'gelu_grad_(a)',
     glsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
   },
   gelu_tanh: {

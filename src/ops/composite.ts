@@ -1,10 +1,12 @@
 /**
  * Composite ops written only with primitives (tinygrad's first step). The fused kernels in nn.ts and
- * elementwise.ts must agree with these, forward and backward; attention is composite by design.
+ * elementwise.ts must agree with these, forward and backward. Attention is composite too, except that a
+ * backend with a scaled, masked softmax kernel (ops/fused.ts) runs scale, mask and softmax as one.
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { add, div, erf, exp, log, mul, rsqrt, sub, tanh, where, isFiniteMask } from './elementwise.ts';
 import { matmul } from './matmul.ts';
+import { scaledMaskedSoftmax } from './fused.ts';
 import { softmax } from './nn.ts';
 import { max, mean, sum } from './reduce.ts';
 import { transpose } from './shape.ts';
@@ -47,9 +49,13 @@ export function attention(
   q: Tensor, k: Tensor, v: Tensor, mask?: Tensor | null, dropProbs?: (probs: Tensor) => Tensor,
 ): { out: Tensor; probs: Tensor } {
   const d = q.shape[q.ndim - 1];
-  let scores = div(matmul(q, transpose(k)), Math.sqrt(d));
-  if (mask) scores = add(scores, mask);
-  let probs = softmax(scores, -1);
+  const raw = matmul(q, transpose(k));
+  let probs = scaledMaskedSoftmax(raw, 1 / Math.sqrt(d), mask ?? null);
+  if (!probs) {
+    let scores = div(raw, Math.sqrt(d));
+    if (mask) scores = add(scores, mask);
+    probs = softmax(scores, -1);
+  }
   if (dropProbs) probs = dropProbs(probs);
   return { out: matmul(probs, v), probs };
 }

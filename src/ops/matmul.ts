@@ -5,6 +5,7 @@ import { assertFloat } from '../core/dtype.ts';
 import { broadcastShapes, expandLayout } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { add } from './elementwise.ts';
+import { sum } from './reduce.ts';
 import { reshape, transpose } from './shape.ts';
 import { operands, wrap } from './util.ts';
 
@@ -46,6 +47,37 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new ShapeError(`linear: input ${fmtShape(x.shape)} does not match weight ${fmtShape(weight.shape)}`);
   }
+  const fused = fusedLinear(x, weight, bias ?? null);
+  if (fused) return fused;
   const y = matmul(x, transpose(weight));
   return bias ? add(y, bias) : y;
+}
+
+/**
+ * linear as one product with the bias added as it is stored (Backend.matmulEpilogue), and a gradient rule
+ * of its own: dW = gᵀ·x over all rows at once comes out [out, in], contiguous, as the parameter is (the
+ * generic rule's (xᵀ·g)ᵀ is a transposed view that must be copied before it accumulates). Null where the
+ * backend has no such kernel, declines it, or the operands are not the plain case (the caller composes).
+ */
+function fusedLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor | null {
+  const b = x.backend;
+  if (!b.matmulEpilogue || x.ndim < 2 || weight.ndim !== 2 || (bias && bias.ndim !== 1)) return null;
+  operands('linear', bias ? [x, weight, bias] : [x, weight]);
+  assertFloat('linear', x.dtype);
+  const [out, inF] = weight.shape;
+  const batch = x.shape.slice(0, -2);
+  const wt = transpose(weight);
+  const vw = { storage: wt.view('linear').storage, layout: expandLayout('linear', wt.layout, [...batch, inF, out]) };
+  const s = b.matmulEpilogue(x.view('linear'), vw, 1, bias ? bias.view('linear') : null);
+  if (!s) return null;
+  const y = wrap(b, s, [...x.shape.slice(0, -1), out]);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record('linear', y, inputs, (g) => {
+    const g2 = reshape(g, [-1, out]);
+    return [
+      x.requiresGrad ? matmul(g, weight) : null,
+      weight.requiresGrad ? matmul(transpose(g2), reshape(x, [-1, inF])) : null,
+      bias?.requiresGrad ? sum(g2, 0) : null,
+    ];
+  });
 }

@@ -13,6 +13,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { cast, div, exp, ge, mul, ne, neg, sub, where } from './elementwise.ts';
 import { mean, sum } from './reduce.ts';
 import { contiguous, expand, gather, permute, reshape } from './shape.ts';
+import { layerNormGrad, softmaxGrad } from './fused.ts';
 import { operands, wrap } from './util.ts';
 
 /** Apply a last-axis row kernel along any axis: move the axis last, run on [rows, cols], move it back. */
@@ -31,7 +32,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   assertFloat('softmax', x.dtype);
   return alongAxis(x, axis, 'softmax', (x2) => {
     const y = wrap(x2.backend, x2.backend.softmax(x2.view('softmax'), false), x2.shape);
-    return record('softmax', y, [x2], (g) => [mul(y, sub(g, sum(mul(g, y), -1, true)))]);
+    return record('softmax', y, [x2], (g) => [softmaxGrad(y, g, false)]);
   });
 }
 
@@ -39,7 +40,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   assertFloat('logSoftmax', x.dtype);
   return alongAxis(x, axis, 'logSoftmax', (x2) => {
     const y = wrap(x2.backend, x2.backend.softmax(x2.view('logSoftmax'), true), x2.shape);
-    return record('logSoftmax', y, [x2], (g) => [sub(g, mul(exp(y), sum(g, -1, true)))]);
+    return record('logSoftmax', y, [x2], (g) => [softmaxGrad(y, g, true)]);
   });
 }
 
@@ -58,6 +59,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-12):
   const mu = wrap(x.backend, r.mean, [rows, 1]);
   const rstd = wrap(x.backend, r.rstd, [rows, 1]);
   const out = record('layerNorm', y, [x2, weight, bias], (g) => {
+    const fused = layerNormGrad(g, x2, weight, mu, rstd, { weight: weight.requiresGrad, bias: bias.requiresGrad });
+    if (fused) return fused;
     const xhat = mul(sub(x2, mu), rstd);
     const dxhat = mul(g, weight);
     const dx = mul(rstd, sub(sub(dxhat, mean(dxhat, -1, true)), mul(xhat, mean(mul(dxhat, xhat), -1, true))));

@@ -12,7 +12,7 @@ import { sum } from '../ops/reduce.ts';
 import { scalar, tensor, zerosLike } from '../tensor/create.ts';
 import type { TypedArray } from '../core/dtype.ts';
 import { keep, tidy } from '../tensor/scope.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor } from '../tensor/tensor.ts';
 import { adamwStep } from './adamw-step.ts';
 
 export interface ParamGroup {
@@ -170,6 +170,10 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
   return noGrad(() => {
     const total = tidy(() => {
+      // one multi-tensor kernel where the backend has it (a few dispatches instead of three per gradient)
+      const b = grads[0]?.backend;
+      const fused = b?.sumOfSquares?.(grads.map((g) => g.view('clipGradNorm')));
+      if (fused) return sqrt(Tensor.fromStorage(b!, fused, []));
       let sq: Tensor = scalar(0, { dtype: grads[0]?.dtype === 'float64' ? 'float64' : 'float32', backend: grads[0]?.backend });
       for (const g of grads) sq = add(sq, sum(mul(g, g)));
       return sqrt(sq);
@@ -179,13 +183,14 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor
         const coef = div(maxNorm, add(total, 1e-6));
         // min(coef, 1) computed on the device: coef − (coef − 1)·[coef > 1]
         const clamped = sub(coef, mul(sub(coef, 1), gt(coef, 1)));
-        for (const p of params) {
-          if (!p.grad) continue;
-          p.grad.assignFrom(mul(p.grad, clamped));
-        }
+        const withGrad = params.filter((p) => p.grad);
+        const b = withGrad[0]?.backend;
+        const scaled = b?.scaleAll?.(withGrad.map((p) => p.grad!.view('clipGradNorm')), clamped.view('clipGradNorm'));
+        withGrad.forEach((p, i) => {
+          p.grad!.assignFrom(scaled ? Tensor.fromStorage(b!, scaled[i], p.grad!.shape) : mul(p.grad!, clamped));
+        });
       });
     }
     return total;
   });
 }
-

@@ -4,14 +4,17 @@
  * submitted together: when a read needs the results, when the batch grows past `maxCommands`, or at the
  * end of the current JavaScript task (a microtask), so a synchronous training step becomes one submit.
  *
- * Host data and kernel parameters go through an upload arena: a buffer mapped at creation that commands
- * reference while it is still mapped (validation looks at the mapping only at submit), unmapped just
- * before the submit and destroyed right after it (WebGPU keeps it alive until the GPU is done). Uploads
- * therefore stay in command order, which `queue.writeBuffer` would not: it would run before commands
- * recorded earlier but submitted later, and break the reuse of pooled buffers.
+ * Host data goes through an upload arena: a buffer mapped at creation that commands reference while it
+ * is still mapped (validation looks at the mapping only at submit), unmapped just before the submit and
+ * destroyed right after it (WebGPU keeps it alive until the GPU is done). Uploads therefore stay in command
+ * order, which `queue.writeBuffer` would not: it would run before commands recorded earlier but submitted
+ * later, and break the reuse of pooled buffers. Kernel parameters are different: each dispatch has its
+ * own slot of the submit's parameter block (bindings.ts), so they may all be written at once before it.
  */
 import { BackendError } from '../../core/errors.ts';
+import { ParamArena } from './bindings.ts';
 import { USAGE } from './pool.ts';
+import type { TimestampTimer } from './timestamps.ts';
 
 const MAP_MODE_READ = 1;
 
@@ -30,18 +33,19 @@ export interface CommandOptions {
   uniformAlign: number;
 }
 
-export interface UniformSlice {
-  buffer: GPUBuffer;
-  offset: number;
-  size: number;
-}
-
 export class CommandQueue {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private arena: Arena | null = null;
   /** upload buffers referenced by the recorded commands: unmapped at submit, then destroyed */
   private uploads: GPUBuffer[] = [];
+  /** the kernel parameters of the commands being recorded */
+  readonly params: ParamArena;
+  /** while set, every dispatch runs in a pass of its own with timestamps (the census) */
+  timer: TimestampTimer | null = null;
+  private lastPipeline: GPUComputePipeline | null = null;
+  /** bind groups set in the open pass, by index (the one with the parameters is set every time) */
+  private bound: (GPUBindGroup | null)[] = [];
   private recorded = 0;
   private flushQueued = false;
   private submits = 0;
@@ -50,7 +54,10 @@ export class CommandQueue {
   constructor(
     private readonly device: GPUDevice,
     private readonly opts: CommandOptions,
-  ) {}
+  ) {
+    // 256 dispatches of up to 1 KiB of parameters each, before a submit is forced
+    this.params = new ParamArena(device, Math.max(1 << 16, opts.maxCommands * Math.max(opts.uniformAlign, 256) * 4), opts.uniformAlign);
+  }
 
   /** Number of submits so far (tests check that commands are batched). */
   get submitCount(): number {
@@ -65,11 +72,42 @@ export class CommandQueue {
     this.failure ??= message;
   }
 
-  dispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, grid: readonly [number, number, number]): void {
-    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
-    this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+  /**
+   * Stage a dispatch's parameters (`bytes`: their padded size) and return their dynamic offset. Call right
+   * before `dispatch`: when the block is full this submits first, so the offset belongs to the next submit.
+   */
+  stageParams(words: Uint32Array, bytes: number): number {
+    if (!this.params.fits(bytes) || this.timer?.full) this.flush();
+    this.commandEncoder();
+    return this.params.push(words, bytes);
+  }
+
+  /**
+   * Record a dispatch whose parameters `stageParams` just placed at `paramOffset`; `owner`: its census row.
+   * `groups`: one bind group holding everything, or one per binding with the parameter block last (split
+   * pipelines); a group already bound at its index is not bound again.
+   */
+  dispatch(pipeline: GPUComputePipeline, groups: readonly GPUBindGroup[], paramOffset: number, grid: readonly [number, number, number], owner = -1): void {
+    if (this.timer && owner >= 0) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass(this.timer.pass(owner));
+    } else if (!this.pass) {
+      this.pass = this.commandEncoder().beginComputePass();
+    }
+    if (pipeline !== this.lastPipeline) {
+      this.pass.setPipeline(pipeline);
+      this.lastPipeline = pipeline;
+    }
+    const last = groups.length - 1;
+    for (let i = 0; i < last; i++) {
+      if (this.bound[i] === groups[i]) continue;
+      this.pass.setBindGroup(i, groups[i]);
+      this.bound[i] = groups[i];
+    }
+    this.pass.setBindGroup(last, groups[last], [paramOffset]);
+    this.bound[last] = null;
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    if (this.timer && owner >= 0) this.endPass();
     this.dispatchCount++;
     this.counted();
   }
@@ -80,15 +118,6 @@ export class CommandQueue {
     const src = this.stage(bytes, 4);
     this.outsidePass().copyBufferToBuffer(src.buffer, src.offset, dst, dstOffset, bytes.byteLength);
     this.counted();
-  }
-
-  /** Kernel parameters as a uniform binding (u32 words, padded to the 16-byte rows WGSL reads). */
-  uniform(words: Uint32Array): UniformSlice {
-    const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
-    const padded = new Uint8Array(size);
-    padded.set(new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
-    const at = this.stage(padded, this.opts.uniformAlign);
-    return { buffer: at.buffer, offset: at.offset, size };
   }
 
   clear(buffer: GPUBuffer, offset: number, size: number): void {
@@ -106,15 +135,17 @@ export class CommandQueue {
   /** Submit everything recorded so far. */
   flush(): void {
     if (!this.encoder) return;
-    this.pass?.end();
-    this.pass = null;
+    this.endPass();
+    const timed = this.timer?.resolve(this.encoder) ?? null;
     for (const b of this.uploads) b.unmap();
     const commands = this.encoder.finish();
     this.encoder = null;
     this.arena = null;
     this.recorded = 0;
+    this.params.upload();
     this.device.queue.submit([commands]);
     this.submits++;
+    if (timed) this.timer!.collect(timed);
     for (const b of this.uploads) b.destroy();
     this.uploads = [];
   }
@@ -162,15 +193,25 @@ export class CommandQueue {
   /** The encoder with no compute pass open (copies and clears are not pass commands). */
   private outsidePass(): GPUCommandEncoder {
     const enc = this.commandEncoder();
-    if (this.pass) {
-      this.pass.end();
-      this.pass = null;
-    }
+    this.endPass();
     return enc;
+  }
+
+  private endPass(): void {
+    if (!this.pass) return;
+    this.pass.end();
+    this.pass = null;
+    // a new pass starts with no pipeline or bind group set
+    this.lastPipeline = null;
+    this.bound = [];
   }
 
   private counted(): void {
     if (++this.recorded >= this.opts.maxCommands) this.flush();
+  }
+
+  destroy(): void {
+    this.params.destroy();
   }
 
   private stage(bytes: Uint8Array, align: number): { buffer: GPUBuffer; offset: number } {
@@ -193,7 +234,7 @@ export class CommandQueue {
   }
 
   private newUploadBuffer(size: number): Arena {
-    const buffer = this.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_SRC, mappedAtCreation: true });
+    const buffer = this.device.createBuffer({ size, usage: USAGE.COPY_SRC, mappedAtCreation: true });
     this.uploads.push(buffer);
     return { buffer, bytes: new Uint8Array(buffer.getMappedRange()), used: 0 };
   }

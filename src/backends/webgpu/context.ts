@@ -1,22 +1,29 @@
 /// <reference types="@webgpu/types" />
 /**
  * The device-side state every kernel shares: storages (pooled buffers with their dtype and length), the
- * command queue, the pipeline cache, and `launch`, which binds storages and parameters to a kernel.
+ * command queue, the pipeline and bind group caches, and `launch`, which binds storages and parameters to
+ * a kernel. A census (census.ts) counts the launches; in a dry run storages are placeholders and nothing
+ * reaches the device.
  */
 import { BackendError, DTypeError } from '../../core/errors.ts';
 import type { DType, TypedArray } from '../../core/dtype.ts';
-import type { Storage } from '../backend.ts';
+import type { CensusReport, Storage } from '../backend.ts';
+import { BindGroupCache } from './bindings.ts';
+import { Census, type KernelInfo } from './census.ts';
 import { CommandQueue } from './commands.ts';
 import type { OpenedDevice } from './device.ts';
 import type { Params } from './layouts.ts';
 import { PipelineCache, type Kernel } from './pipelines.ts';
-import { BufferPool, type PoolStats } from './pool.ts';
+import { BufferPool, USAGE, type PoolStats } from './pool.ts';
+import { TimestampTimer } from './timestamps.ts';
 import { gridFor } from './wgsl.ts';
 
 export class GpuStorage implements Storage {
   freed = false;
   /** allocated from the pool without clearing; zeroed lazily, unless a full write comes first */
   needsZero = false;
+  /** allocated during a dry run: no buffer of its own, never pooled */
+  placeholder = false;
   constructor(
     readonly dtype: DType,
     readonly length: number,
@@ -41,20 +48,62 @@ export class GpuContext {
   readonly limits: OpenedDevice['limits'];
   readonly queue: CommandQueue;
   readonly pipelines: PipelineCache;
+  readonly bindGroups: BindGroupCache;
+  readonly features: ReadonlySet<string>;
   private readonly pool: BufferPool;
   private live = 0;
+  private census: Census | null = null;
+  private timer: TimestampTimer | null = null;
+  /** the buffer every placeholder storage of a dry run names */
+  private placeholderBuffer: GPUBuffer | null = null;
 
   constructor(opened: OpenedDevice, opts: ContextOptions) {
     this.gpu = opened.gpu;
     this.device = opened.device;
     this.limits = opened.limits;
-    this.pool = new BufferPool(this.device, opts.maxPooledBytes);
-    this.pipelines = new PipelineCache(this.device);
+    this.features = opened.features;
     this.queue = new CommandQueue(this.device, {
       maxCommands: opts.maxCommandsPerSubmit,
       arenaBytes: 1 << 20,
       uniformAlign: Math.max(16, opened.limits.uniformOffsetAlignment),
     });
+    this.bindGroups = new BindGroupCache(this.device, this.queue.params);
+    this.pool = new BufferPool(this.device, opts.maxPooledBytes, (b) => this.bindGroups.forget(b));
+    this.pipelines = new PipelineCache(this.device, opened.limits.maxBindGroups);
+  }
+
+  get dryRun(): boolean {
+    return this.census?.dryRun ?? false;
+  }
+
+  /** Start (or restart) a census; see Backend.startCensus. */
+  startCensus(opts: { dryRun?: boolean; timestamps?: boolean }): void {
+    this.queue.flush();
+    this.endTimer();
+    const timed = !opts.dryRun && opts.timestamps === true && this.features.has('timestamp-query');
+    const census = new Census(opts.dryRun === true, timed ? 'timestamp-query' : 'none');
+    this.census = census;
+    if (timed) this.queue.timer = this.timer = new TimestampTimer(this.device, (row, s) => census.addTime(row, s));
+  }
+
+  async stopCensus(): Promise<CensusReport> {
+    const census = this.census;
+    if (!census) throw new BackendError('webgpu: stopCensus without startCensus');
+    if (!census.dryRun) await this.idle();
+    await this.timer?.settle();
+    this.endTimer();
+    this.census = null;
+    return census.report();
+  }
+
+  private endTimer(): void {
+    if (!this.timer) return;
+    this.queue.flush();
+    this.queue.timer = null;
+    const t = this.timer;
+    this.timer = null;
+    // destroyed once its last reads are in
+    void t.settle().finally(() => t.destroy());
   }
 
   /** Storage whose contents the caller overwrites completely (kernel outputs). */
@@ -72,6 +121,13 @@ export class GpuContext {
     const bytes = length * 4;
     if (bytes > this.limits.maxStorageBindingBytes || bytes > this.limits.maxBufferBytes) {
       throw new BackendError(`webgpu: ${length} ${dtype} elements exceed the device's largest storage binding (${this.limits.maxStorageBindingBytes} bytes)`);
+    }
+    if (this.dryRun) {
+      this.placeholderBuffer ??= this.device.createBuffer({ size: 256, usage: USAGE.STORAGE });
+      const s = new GpuStorage(dtype, length, this.placeholderBuffer, 256);
+      s.placeholder = true;
+      this.live++;
+      return s;
     }
     const { buffer, size, fresh } = this.pool.acquire(bytes);
     const s = new GpuStorage(dtype, length, buffer, size);
@@ -91,7 +147,7 @@ export class GpuContext {
     const s = this.own(storage);
     s.freed = true;
     this.live--;
-    this.pool.release(s.buffer, s.size);
+    if (!s.placeholder) this.pool.release(s.buffer, s.size);
   }
 
   get liveStorages(): number {
@@ -107,7 +163,7 @@ export class GpuContext {
     if (offset < 0 || offset + data.length > s.length) {
       throw new BackendError(`webgpu: write of ${data.length} elements at ${offset} overflows a storage of ${s.length}`);
     }
-    if (data.length === 0) return;
+    if (data.length === 0 || this.dryRun || s.placeholder) return;
     if (s.needsZero && !(offset === 0 && data.length === s.length)) this.materialize(s);
     s.needsZero = false;
     const typed = data instanceof Float64Array ? Float32Array.from(data) : data;
@@ -116,7 +172,7 @@ export class GpuContext {
 
   async read(storage: Storage): Promise<TypedArray> {
     const s = this.own(storage);
-    if (s.length === 0) return s.dtype === 'int32' ? new Int32Array(0) : new Float32Array(0);
+    if (s.length === 0 || this.dryRun || s.placeholder) return s.dtype === 'int32' ? new Int32Array(s.length) : new Float32Array(s.length);
     this.materialize(s);
     const bytes = await this.queue.read(s.buffer, s.bytes);
     return s.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
@@ -124,17 +180,18 @@ export class GpuContext {
 
   /** Encode the pending zero fill of a lazily zeroed storage. */
   materialize(s: GpuStorage): void {
-    if (!s.needsZero) return;
+    if (!s.needsZero || this.dryRun) return;
     s.needsZero = false;
     this.queue.clear(s.buffer, 0, s.size);
   }
 
   clear(s: GpuStorage): void {
     s.needsZero = false;
-    this.queue.clear(s.buffer, 0, s.size);
+    if (!this.dryRun) this.queue.clear(s.buffer, 0, s.size);
   }
 
   copyBytes(src: GpuStorage, srcElement: number, dst: GpuStorage, dstElement: number, elements: number): void {
+    if (this.dryRun) return;
     this.materialize(src);
     this.materialize(dst);
     this.queue.copy(src.buffer, srcElement * 4, dst.buffer, dstElement * 4, elements * 4);
@@ -142,16 +199,30 @@ export class GpuContext {
 
   /**
    * Record one dispatch: `storages` bind to @binding 0.. in order, the parameters to the next binding.
-   * Pending zero fills of the storages are recorded first.
+   * Pending zero fills of the storages are recorded first. `info` describes it to a census.
    */
-  launch(kernel: Kernel, storages: readonly GpuStorage[], params: Params, grid: readonly [number, number, number]): void {
+  launch(kernel: Kernel, storages: readonly GpuStorage[], params: Params, grid: readonly [number, number, number], info?: KernelInfo): void {
+    const census = this.census;
+    if (census?.dryRun) {
+      census.record(kernel.label, info);
+      this.queue.dispatchCount++;
+      return;
+    }
     for (const s of storages) this.materialize(s);
-    const { pipeline, layout } = this.pipelines.get(kernel);
-    const uniform = this.queue.uniform(params.toArray());
-    const entries: GPUBindGroupEntry[] = storages.map((s, binding) => ({ binding, resource: { buffer: s.buffer, offset: 0, size: s.size } }));
-    entries.push({ binding: storages.length, resource: { buffer: uniform.buffer, offset: uniform.offset, size: uniform.size } });
-    const bindGroup = this.device.createBindGroup({ layout, entries });
-    this.queue.dispatch(pipeline, bindGroup, grid);
+    const compiled = this.pipelines.get(kernel);
+    const words = params.toArray();
+    // the 16-byte rows WGSL reads the block in
+    const bytes = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+    const offset = this.queue.stageParams(words, bytes);
+    let groups: GPUBindGroup[];
+    if (compiled.mode === 'split') {
+      const gl = compiled.groupLayouts;
+      groups = storages.map((s, j) => this.bindGroups.single(gl[j], kernel.bindings[j], s));
+      groups.push(this.bindGroups.params(gl[storages.length], bytes));
+    } else {
+      groups = [this.bindGroups.get(compiled.layout, compiled.layoutKey, storages, bytes)];
+    }
+    this.queue.dispatch(compiled.pipeline, groups, offset, grid, census ? census.record(kernel.label, info) : -1);
   }
 
   /** Grid for one invocation per item with workgroups of `workgroupSize`. */
@@ -161,6 +232,7 @@ export class GpuContext {
 
   /** Wait until everything submitted so far has run (benchmarks and shutdown). */
   async idle(): Promise<void> {
+    if (this.dryRun) return;
     this.queue.flush();
     await this.device.queue.onSubmittedWorkDone();
     this.queue.raiseFailure();
@@ -168,7 +240,11 @@ export class GpuContext {
 
   destroy(): void {
     this.queue.flush();
+    this.endTimer();
     this.pool.trim();
+    this.bindGroups.clear();
+    this.queue.destroy();
+    this.placeholderBuffer?.destroy();
     this.device.destroy();
   }
 }

@@ -26,7 +26,15 @@ export interface OpenedDevice {
   device: GPUDevice;
   adapter: AdapterDescription;
   limits: DeviceLimits;
+  /** the optional features the device was opened with (OPTIONAL_FEATURES the adapter has) */
+  features: ReadonlySet<string>;
 }
+
+/**
+ * Optional features asked for where the adapter has them: timestamps for the census (timestamps.ts);
+ * f16 arithmetic and subgroup operations for the kernels that probe for them.
+ */
+export const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'] as const;
 
 /** The limits the kernels size themselves by. */
 export interface DeviceLimits {
@@ -39,6 +47,7 @@ export interface DeviceLimits {
   maxBufferBytes: number;
   maxStorageBuffersPerStage: number;
   uniformOffsetAlignment: number;
+  maxBindGroups: number;
 }
 
 /** Every numeric limit the adapter reports (the limits object exposes them as prototype getters). */
@@ -60,10 +69,11 @@ const ESSENTIAL_LIMITS = [
 
 async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const all = adapterLimits(adapter);
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   try {
-    return await adapter.requestDevice({ requiredLimits: all });
+    return await adapter.requestDevice({ requiredLimits: all, requiredFeatures });
   } catch {
-    // an implementation may list limits it does not accept back; the ones the kernels use are standard
+    // an implementation may list limits (or features) it does not accept back; the ones the kernels use are standard
     const essential = Object.fromEntries(ESSENTIAL_LIMITS.filter((k) => k in all).map((k) => [k, all[k]]));
     return await adapter.requestDevice({ requiredLimits: essential });
   }
@@ -102,6 +112,7 @@ export async function openDevice(gpu: GPU, opts: OpenOptions): Promise<OpenedDev
       api: opts.api,
       featureLevel,
     },
+    features: new Set(OPTIONAL_FEATURES.filter((f) => device.features.has(f))),
     limits: {
       maxInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       maxWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
@@ -112,6 +123,7 @@ export async function openDevice(gpu: GPU, opts: OpenOptions): Promise<OpenedDev
       maxBufferBytes: l.maxBufferSize,
       maxStorageBuffersPerStage: l.maxStorageBuffersPerShaderStage,
       uniformOffsetAlignment: l.minUniformBufferOffsetAlignment,
+      maxBindGroups: l.maxBindGroups,
     },
   };
 }

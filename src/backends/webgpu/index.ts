@@ -10,7 +10,7 @@
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
  * browser) is opened by `createWebGPUBackend()`.
  */
-import type { AdamWResult, AdamWStep, Backend, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
+import type { AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import type { DType, TypedArray } from '../../core/dtype.ts';
 import { GpuContext } from './context.ts';
@@ -24,6 +24,8 @@ export interface WebGPUBackendOptions {
   gpu?: GPU;
   /** matmul kernel: 'auto' picks the tiled one for products big enough to fill its tiles */
   matmul?: KernelPolicy['matmul'];
+  /** split-k of long-k products with few output tiles: 'auto', 'always' (tests), 'never' */
+  splitK?: KernelPolicy['splitK'];
   /** workgroup-memory combines for long rows and reductions (default on) */
   workgroupReductions?: boolean;
   /** commands recorded before a submit is forced (default 256) */
@@ -46,6 +48,7 @@ export class WebGPUBackend implements Backend {
     });
     this.kernels = new Kernels(this.ctx, {
       matmul: opts.matmul ?? 'auto',
+      splitK: opts.splitK ?? 'auto',
       workgroupReductions: opts.workgroupReductions ?? true,
       ...chooseTilings(opened.limits),
     });
@@ -120,12 +123,36 @@ export class WebGPUBackend implements Backend {
     return this.kernels.layerNorm(x, weight, bias, eps);
   }
 
+  matmulEpilogue(a: View, b: View, scale: number, bias: View | null): Storage {
+    return this.kernels.matmul(a, b, { scale, bias });
+  }
+
+  scaledMaskedSoftmax(x: View, scale: number, mask: View | null): Storage {
+    return this.kernels.softmax(x, false, scale, mask);
+  }
+
+  softmaxBackward(y: View, g: View, log: boolean, scale: number): Storage {
+    return this.kernels.softmaxBackward(y, g, log, scale);
+  }
+
+  layerNormBackward(g: View, x: View, weight: View, mean: View, rstd: View, paramGrads: boolean): LayerNormGrads {
+    return this.kernels.layerNormBackward(g, x, weight, mean, rstd, paramGrads);
+  }
+
   random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): Storage {
     return this.kernels.random(kind, dtype, length, seed, offset);
   }
 
   adamw(p: View, g: View, m: View, v: View, mask: View | null, h: AdamWStep): AdamWResult | null {
     return this.kernels.adamw(p, g, m, v, mask, h);
+  }
+
+  sumOfSquares(xs: readonly View[]): Storage | null {
+    return this.kernels.sumOfSquares(xs);
+  }
+
+  scaleAll(xs: readonly View[], factor: View): Storage[] | null {
+    return this.kernels.scaleAll(xs, factor);
   }
 
   columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): Storage {
@@ -140,6 +167,26 @@ export class WebGPUBackend implements Backend {
   /** Resolve when every command recorded so far has run on the device. */
   idle(): Promise<void> {
     return this.ctx.idle();
+  }
+
+  /** Backend.startCensus: count (and, with timestamps where the device has them, time) every dispatch. */
+  startCensus(opts: { dryRun?: boolean; timestamps?: boolean } = {}): void {
+    this.ctx.startCensus(opts);
+  }
+
+  stopCensus(): Promise<CensusReport> {
+    return this.ctx.stopCensus();
+  }
+
+  /** The optional device features in use (device.ts OPTIONAL_FEATURES). */
+  get features(): string[] {
+    return [...this.ctx.features];
+  }
+
+  /** Bind groups served from the cache and created, since start. */
+  get bindGroupStats(): { hits: number; misses: number; cached: number } {
+    const c = this.ctx.bindGroups;
+    return { hits: c.hits, misses: c.misses, cached: c.size };
   }
 
   poolStats(): PoolStats {

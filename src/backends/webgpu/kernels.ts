@@ -6,32 +6,30 @@
 import { BackendError } from '../../core/errors.ts';
 import type { DType } from '../../core/dtype.ts';
 import { contiguousLayout, contiguousStrides, isContiguous, sizeOf, type Layout } from '../../core/layout.ts';
-import type { AdamWResult, AdamWStep, LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
+import type { AdamWResult, AdamWStep, LayerNormGrads, LayerNormResult, RandomKind, ReduceOp, View } from '../backend.ts';
 import type { GpuContext, GpuStorage } from './context.ts';
 import { coalesce, coalesceWithOutput, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { adamwKernel, FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKernel } from './shaders-elementwise.ts';
-import { matmulSimpleKernel, matmulTiledKernel, tileM, tileN, type MatmulTiling } from './shaders-matmul.ts';
-import { columnNormEmaKernel, layerNormKernel, reduceKernel, scatterAddKernel, softmaxKernel } from './shaders-reduce.ts';
+import { recordMatmul, type MatmulOptions, type MatmulPolicy } from './kernels-matmul.ts';
+import { columnNormEmaKernel, reduceKernel, scatterAddKernel } from './shaders-reduce.ts';
+import { scaleAll, sumOfSquares } from './kernels-multi.ts';
+import { RowKernels } from './kernels-rows.ts';
 
-export interface KernelPolicy {
-  /** 'auto': the tiled kernel where the product is big enough to fill its tiles */
-  matmul: 'auto' | 'tiled' | 'simple';
+export interface KernelPolicy extends MatmulPolicy {
   /** workgroup-memory combines for long rows and long reductions */
   workgroupReductions: boolean;
-  tiling: MatmulTiling;
-  /** a bigger tile for big products (more reuse per loaded value), where the device fits it */
-  largeTiling: MatmulTiling | null;
 }
 
-/** The largest power of two ≤ n. */
-const pow2Floor = (n: number): number => 2 ** Math.floor(Math.log2(Math.max(1, n)));
-
 export class Kernels {
+  private readonly rows: RowKernels;
+
   constructor(
     private readonly ctx: GpuContext,
     private readonly policy: KernelPolicy,
-  ) {}
+  ) {
+    this.rows = new RowKernels(ctx, policy.workgroupReductions, (x) => this.copy(x, x.storage.dtype));
+  }
 
   /** out = expr(views) over views[0]'s shape, contiguous. */
   pointwise(expr: string, views: readonly View[], outDtype: DType): GpuStorage {
@@ -101,30 +99,8 @@ export class Kernels {
     return out;
   }
 
-  matmul(a: View, b: View): GpuStorage {
-    const la = a.layout, lb = b.layout;
-    const nd = la.shape.length;
-    const m = la.shape[nd - 2], k = la.shape[nd - 1], n = lb.shape[nd - 1];
-    const batchShape = la.shape.slice(0, nd - 2);
-    const batch = sizeOf(batchShape);
-    const out = this.ctx.allocRaw('float32', batch * m * n);
-    if (batch * m * n === 0) return out;
-    const outBatchStrides = contiguousStrides(batchShape).map((s) => s * m * n);
-    const c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), outBatchStrides]);
-    const params = new Params();
-    params.push(batch * m * n, m, n, k, la.strides[nd - 2], la.strides[nd - 1], lb.strides[nd - 2], lb.strides[nd - 1], la.offset, lb.offset, batch);
-    params.push(...c.shape, ...c.strides[0], ...c.strides[1]);
-    const inputs = [this.ctx.own(a.storage), this.ctx.own(b.storage), out];
-    const large = this.policy.largeTiling;
-    const t = large && m >= 512 && n >= 512 ? large : this.policy.tiling;
-    const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
-    const fits = tiles.every((g) => g <= this.ctx.limits.maxWorkgroupsPerDimension);
-    const worthIt = m * n >= 1024 && k >= 8;
-    const tiled = fits && (this.policy.matmul === 'tiled' || (this.policy.matmul === 'auto' && worthIt));
-    const rb = c.shape.length;
-    if (tiled) this.ctx.launch(generatedKernel(`matmul tiled ${rb} ${Object.values(t)}`, () => matmulTiledKernel(rb, t)), inputs, params, tiles);
-    else this.ctx.launch(generatedKernel(`matmul ${rb}`, () => matmulSimpleKernel(rb)), inputs, params, this.ctx.flatGrid(batch * m * n, FLAT_WORKGROUP));
-    return out;
+  matmul(a: View, b: View, opts?: MatmulOptions): GpuStorage {
+    return recordMatmul(this.ctx, this.policy, a, b, opts);
   }
 
   gather(x: View, axis: number, index: View): GpuStorage {
@@ -159,37 +135,20 @@ export class Kernels {
     return out;
   }
 
-  softmax(x: View, log: boolean): GpuStorage {
-    const [rows, cols] = x.layout.shape;
-    const { view, temp } = this.contiguousRows(x);
-    const out = this.ctx.allocRaw('float32', rows * cols);
-    if (rows * cols > 0) {
-      const threads = this.rowThreads(cols);
-      const params = new Params();
-      params.push(rows, cols, view.layout.offset);
-      const kernel = generatedKernel(`softmax ${log} ${threads}`, () => softmaxKernel(log, threads));
-      this.ctx.launch(kernel, [this.ctx.own(view.storage), out], params, this.rowGrid(rows, threads));
-    }
-    if (temp) this.ctx.free(temp);
-    return out;
+  softmax(x: View, log: boolean, scale?: number, mask?: View | null): GpuStorage {
+    return this.rows.softmax(x, log, scale, mask);
+  }
+
+  softmaxBackward(y: View, g: View, log: boolean, scale: number): GpuStorage {
+    return this.rows.softmaxBackward(y, g, log, scale);
   }
 
   layerNorm(x: View, weight: View, bias: View, eps: number): LayerNormResult {
-    const [rows, cols] = x.layout.shape;
-    const { view, temp } = this.contiguousRows(x);
-    const y = this.ctx.allocRaw('float32', rows * cols);
-    const mean = this.ctx.allocRaw('float32', rows);
-    const rstd = this.ctx.allocRaw('float32', rows);
-    if (rows > 0) {
-      const threads = this.rowThreads(cols);
-      const params = new Params();
-      params.push(rows, cols, view.layout.offset, weight.layout.strides[0] ?? 0, weight.layout.offset, bias.layout.strides[0] ?? 0, bias.layout.offset);
-      params.pushFloat(eps);
-      const storages = [this.ctx.own(view.storage), this.ctx.own(weight.storage), this.ctx.own(bias.storage), y, mean, rstd];
-      this.ctx.launch(generatedKernel(`layerNorm ${threads}`, () => layerNormKernel(threads)), storages, params, this.rowGrid(rows, threads));
-    }
-    if (temp) this.ctx.free(temp);
-    return { y, mean, rstd };
+    return this.rows.layerNorm(x, weight, bias, eps);
+  }
+
+  layerNormBackward(g: View, x: View, weight: View, mean: View, rstd: View, paramGrads: boolean): LayerNormGrads {
+    return this.rows.layerNormBackward(g, x, weight, mean, rstd, paramGrads);
   }
 
   random(kind: RandomKind, dtype: DType, length: number, seed: number, offset: number): GpuStorage {
@@ -218,6 +177,14 @@ export class Kernels {
     return out;
   }
 
+  sumOfSquares(xs: readonly View[]): GpuStorage | null {
+    return sumOfSquares(this.ctx, xs, (v) => this.reduce('sum', v, [0]));
+  }
+
+  scaleAll(xs: readonly View[], factor: View): GpuStorage[] | null {
+    return scaleAll(this.ctx, xs, factor);
+  }
+
   columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): GpuStorage {
     const [rows, cols] = x.layout.shape;
     const out = this.ctx.allocRaw('float32', cols);
@@ -231,23 +198,7 @@ export class Kernels {
     return out;
   }
 
-  /** Row kernels read rows at `offset + row·cols`; anything else is copied into that form first. */
-  private contiguousRows(x: View): { view: View; temp: GpuStorage | null } {
-    if (isContiguous(x.layout)) return { view: x, temp: null };
-    const temp = this.copy(x, x.storage.dtype);
-    return { view: { storage: temp, layout: contiguousLayout(x.layout.shape) as Layout }, temp };
-  }
-
-  private rowThreads(cols: number): number {
-    if (!this.policy.workgroupReductions || cols < 64) return 1;
-    return this.workgroupThreads(cols >= 1024 ? 256 : 64);
-  }
-
   private workgroupThreads(wanted: number): number {
-    return Math.min(wanted, pow2Floor(Math.min(this.ctx.limits.maxInvocationsPerWorkgroup, this.ctx.limits.maxWorkgroupSizeX)));
-  }
-
-  private rowGrid(rows: number, threads: number): [number, number, number] {
-    return threads === 1 ? this.ctx.flatGrid(rows, FLAT_WORKGROUP) : this.ctx.flatGrid(rows, 1);
+    return this.rows.workgroupThreads(wanted);
   }
 }

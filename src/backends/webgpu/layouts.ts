@@ -69,4 +69,11 @@ export class Params {
   toArray(): Uint32Array {
     return Uint32Array.from(this.words);
   }
+
+  /** A parameter list holding `words` (an edited copy of another's `toArray`). */
+  static from(words: ArrayLike<number>): Params {
+    const p = new Params();
+    for (let i = 0; i < words.length; i++) p.words.push(words[i]);
+    return p;
+  }
 }

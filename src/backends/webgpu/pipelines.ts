@@ -2,7 +2,8 @@
 /**
  * Compute pipelines, compiled once per shader source. Shaders are generated per op, dtype and rank, so
  * the source text itself is the cache key. Bind group layouts are explicit (from the binding kinds), not
- * 'auto', so a binding a shader happens not to read never breaks bind group creation.
+ * 'auto', so a binding a shader happens not to read never breaks bind group creation. The parameter block
+ * (the one uniform binding) has a dynamic offset, so bind groups can be cached apart from it (bindings.ts).
  */
 
 export type BindingKind = 'read' | 'write' | 'uniform';
@@ -17,7 +18,17 @@ export interface Kernel {
 
 export interface CompiledKernel {
   pipeline: GPUComputePipeline;
+  /**
+   * 'one': every binding in bind group 0 (`layout`). 'split': binding j in a bind group j of its own
+   * (storage buffers first, the parameter block last), so that bind groups are per buffer and repeat
+   * whatever the combination (bindings.ts); used where the device has enough bind group slots.
+   */
+  mode: 'one' | 'split';
   layout: GPUBindGroupLayout;
+  /** names the layout in bind group cache keys */
+  layoutKey: string;
+  /** the layouts of the split groups, in binding order */
+  groupLayouts: GPUBindGroupLayout[];
 }
 
 const generated = new Map<string, Kernel>();
@@ -37,23 +48,51 @@ const SHADER_STAGE_COMPUTE = 4;
 
 export class PipelineCache {
   private readonly pipelines = new Map<string, CompiledKernel>();
+  /** by Kernel object first: a generated kernel is one object, and a WeakMap skips hashing its source */
+  private readonly byKernel = new WeakMap<Kernel, CompiledKernel>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(
+    private readonly device: GPUDevice,
+    /** bind groups a pipeline may use (maxBindGroups) */
+    private readonly maxBindGroups: number,
+  ) {}
 
   get(kernel: Kernel): CompiledKernel {
-    const have = this.pipelines.get(kernel.source);
-    if (have) return have;
-    const layout = this.bindGroupLayout(kernel.bindings);
-    const module = this.device.createShaderModule({ label: kernel.label, code: kernel.source });
+    const known = this.byKernel.get(kernel);
+    if (known) return known;
+    let compiled = this.pipelines.get(kernel.source);
+    if (!compiled) {
+      compiled = this.compile(kernel);
+      this.pipelines.set(kernel.source, compiled);
+    }
+    this.byKernel.set(kernel, compiled);
+    return compiled;
+  }
+
+  private compile(kernel: Kernel): CompiledKernel {
+    const split = kernel.bindings.length <= this.maxBindGroups;
+    const layoutKey = kernel.bindings.join(',');
+    if (!split) {
+      const layout = this.bindGroupLayout(kernel.bindings);
+      const module = this.device.createShaderModule({ label: kernel.label, code: kernel.source });
+      const pipeline = this.device.createComputePipeline({
+        label: kernel.label,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      return { pipeline, mode: 'one', layout, layoutKey, groupLayouts: [] };
+    }
+    // every generator declares `@group(0) @binding(j)`: binding j moves to group j
+    const code = kernel.source.replace(/@group\(0\) @binding\((\d+)\)/g, '@group($1) @binding(0)');
+    const groupLayouts = kernel.bindings.map((kind) => this.bindGroupLayout([kind]));
+    const module = this.device.createShaderModule({ label: kernel.label, code });
     const pipeline = this.device.createComputePipeline({
       label: kernel.label,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: groupLayouts }),
       compute: { module, entryPoint: 'main' },
     });
-    const compiled = { pipeline, layout };
-    this.pipelines.set(kernel.source, compiled);
-    return compiled;
+    return { pipeline, mode: 'split', layout: groupLayouts[0], layoutKey, groupLayouts };
   }
 
   /** Number of distinct pipelines compiled so far. */
@@ -61,12 +100,17 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
-  private bindGroupLayout(kinds: readonly BindingKind[]): GPUBindGroupLayout {
+  /** The layout of a bind group holding these bindings (0..), shared by every kernel that has them. */
+  bindGroupLayout(kinds: readonly BindingKind[]): GPUBindGroupLayout {
     const key = kinds.join(',');
     let layout = this.layouts.get(key);
     if (!layout) {
       layout = this.device.createBindGroupLayout({
-        entries: kinds.map((kind, binding) => ({ binding, visibility: SHADER_STAGE_COMPUTE, buffer: { type: BUFFER_TYPE[kind] } })),
+        entries: kinds.map((kind, binding) => ({
+          binding,
+          visibility: SHADER_STAGE_COMPUTE,
+          buffer: { type: BUFFER_TYPE[kind], hasDynamicOffset: kind === 'uniform' },
+        })),
       });
       this.layouts.set(key, layout);
     }

@@ -9,6 +9,16 @@
 /** GPUBufferUsage bits (numeric, so that nothing depends on WebGPU globals being installed in Node). */
 export const USAGE = { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
 
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 1;
+
+/** A small number naming a buffer, in creation order (cache keys, the pool's order). */
+export function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, (id = nextId++));
+  return id;
+}
+
 const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 const MIN_CLASS = 256;
 
@@ -40,10 +50,11 @@ export class BufferPool {
   private pooled = 0;
   private pooledBytes = 0;
 
-  /** Buffers beyond `maxPooledBytes` are destroyed on release instead of kept. */
+  /** Buffers beyond `maxPooledBytes` are destroyed on release instead of kept; `onDestroy` hears of each first. */
   constructor(
     private readonly device: GPUDevice,
     private readonly maxPooledBytes: number,
+    private readonly onDestroy: (buffer: GPUBuffer) => void = () => {},
   ) {}
 
   /** A buffer of at least `bytes`; `fresh` is true when it was just created (and so holds zeros). */
@@ -63,19 +74,33 @@ export class BufferPool {
 
   release(buffer: GPUBuffer, size: number): void {
     if (this.pooledBytes + size > this.maxPooledBytes) {
+      this.onDestroy(buffer);
       buffer.destroy();
       return;
     }
     let list = this.idle.get(size);
     if (!list) this.idle.set(size, (list = []));
-    list.push(buffer);
+    // kept in descending id order, so acquire (pop) hands out the oldest buffer of the class
+    const id = bufferId(buffer);
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (bufferId(list[mid]) > id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buffer);
     this.pooled++;
     this.pooledBytes += size;
   }
 
   /** Destroy every idle buffer (device memory back to the driver). */
   trim(): void {
-    for (const list of this.idle.values()) for (const b of list) b.destroy();
+    for (const list of this.idle.values()) {
+      for (const b of list) {
+        this.onDestroy(b);
+        b.destroy();
+      }
+    }
     this.idle.clear();
     this.pooled = 0;
     this.pooledBytes = 0;

@@ -3,22 +3,48 @@
  *
  * The tiled kernel stages BK-deep slices of a BM×BN output tile's operands in workgroup memory and gives
  * every invocation a TM×TN block of outputs held in registers, so each loaded value is reused TM (or TN)
- * times: the standard shape of a fast GPU GEMM. The simple kernel (one invocation per output, the whole
- * dot product from global memory) serves small or skinny products and devices where the tiled kernel is
- * not wanted. Both accumulate in float32, in order of k.
+ * times: the standard shape of a fast GPU GEMM. How a slice is loaded follows the operand's layout, so that
+ * neighbouring invocations read neighbouring addresses (coalesced) for row- and column-major operands alike:
+ * `x·Wᵀ` reads both x and W along k. With `splitK`, the z index of the grid picks a range of k and the
+ * kernel writes partial products [splits, m, n] for a reduction to sum (long-k, small-output products such
+ * as LoRA's weight gradients, which would otherwise run k/BK serial slices on a handful of workgroups).
+ * The simple kernel (one invocation per output, the whole dot product from global memory) serves small
+ * products. Both accumulate in float32, in order of k, and may apply an epilogue: out = scale·acc + bias[col].
  *
- * Parameters, shared by both: [outputs, m, n, k, a row stride, a col stride, b row stride, b col stride,
- * a offset, b offset, batch count, batch shape[rb], a batch strides[rb], b batch strides[rb]].
+ * Parameters, shared by all: [outputs, m, n, k, a row stride, a col stride, b row stride, b col stride,
+ * a offset, b offset, batch count, scale (f32 bits), bias stride, bias offset, k per split, batch shape[rb],
+ * a batch strides[rb], b batch strides[rb]].
  */
 import type { Kernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { flatEntry, paramsBlock, stridedOffsets } from './wgsl.ts';
 
-export const MATMUL_FIXED_PARAMS = 11;
+export const MATMUL_FIXED_PARAMS = 15;
 
-const HEADER = `@group(0) @binding(0) var<storage, read> A: array<f32>;
+export interface MatmulEpilogue {
+  /** multiply the product by p(11) as f32 */
+  scale: boolean;
+  /** add BIAS[p(13) + col·p(12)] */
+  bias: boolean;
+}
+
+function header(e: MatmulEpilogue): string {
+  return `@group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;`;
+${e.bias ? '@group(0) @binding(2) var<storage, read> BIAS: array<f32>;\n' : ''}@group(0) @binding(${e.bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;`;
+}
+
+function bindings(e: MatmulEpilogue): Kernel['bindings'] {
+  return e.bias ? ['read', 'read', 'read', 'write', 'uniform'] : ['read', 'read', 'write', 'uniform'];
+}
+
+/** The value stored for accumulator `acc` in column `col`. */
+function epilogue(e: MatmulEpilogue, acc: string, col: string): string {
+  let v = acc;
+  if (e.scale) v = `${v} * bitcast<f32>(p(11u))`;
+  if (e.bias) v = `${v} + BIAS[p(13u) + ${col} * p(12u)]`;
+  return v;
+}
 
 function batchOffsets(batchRank: number, index: string): string {
   const shapeAt = MATMUL_FIXED_PARAMS;
@@ -28,7 +54,7 @@ function batchOffsets(batchRank: number, index: string): string {
   ], index);
 }
 
-export function matmulSimpleKernel(batchRank: number): Kernel {
+export function matmulSimpleKernel(batchRank: number, e: MatmulEpilogue): Kernel {
   const body = `  let m = p(1u); let n = p(2u); let k = p(3u);
   let col = i % n;
   let t = i / n;
@@ -44,11 +70,11 @@ ${batchOffsets(batchRank, 'batch')}
     pa += sa;
     pb += sb;
   }
-  Y[i] = acc;`;
-  const source = `${HEADER}
-${paramsBlock(3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
+  Y[i] = ${epilogue(e, 'acc', 'col')};`;
+  const source = `${header(e)}
+${paramsBlock(e.bias ? 4 : 3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
 ${flatEntry(FLAT_WORKGROUP, body)}`;
-  return { label: 'matmul simple', source, bindings: ['read', 'read', 'write', 'uniform'] };
+  return { label: 'matmul simple', source, bindings: bindings(e) };
 }
 
 export interface MatmulTiling {
@@ -65,65 +91,93 @@ export interface MatmulTiling {
 export const tileM = (t: MatmulTiling): number => t.wy * t.tm;
 export const tileN = (t: MatmulTiling): number => t.wx * t.tn;
 
-/** Launch grid: (n tiles, m tiles, batch). */
-export function matmulTiledKernel(batchRank: number, t: MatmulTiling): Kernel {
+export interface TiledVariant {
+  tiling: MatmulTiling;
+  /** A's elements are adjacent along k (row-major A): load k fastest */
+  aAlongK: boolean;
+  /** B's elements are adjacent along k (column-major B, e.g. Wᵀ): load k fastest */
+  bAlongK: boolean;
+  /** grid z is the split of k, the output [splits, m, n] partial products (batch must be 1) */
+  splitK: boolean;
+  epilogue: MatmulEpilogue;
+}
+
+export function tiledLabel(v: TiledVariant): string {
+  const t = v.tiling;
+  const order = `${v.aAlongK ? 'k' : 'm'}${v.bAlongK ? 'k' : 'n'}`;
+  return `matmul tiled ${tileM(t)}x${tileN(t)}x${t.bk} ${order}${v.splitK ? ' split-k' : ''}${v.epilogue.bias ? ' +bias' : ''}${v.epilogue.scale ? ' ·scale' : ''}`;
+}
+
+/**
+ * Load one operand's BK-deep slice into workgroup memory `dst` laid out [bk][rows(+pad)]. Along k: element
+ * e of the slice is (row e / bk, k e % bk), so consecutive invocations read consecutive k; else
+ * (row e % rows, k e / rows). The padding of the k-fastest layout spreads its strided stores over banks.
+ */
+function loadSlice(name: string, dst: string, rows: number, pitch: number, bk: number, threads: number, alongK: boolean, rowBase: string, rowLimit: string, rowStride: string, kStride: string, base: string): string {
+  const [r, kk] = alongK ? [`e / ${bk}u`, `e % ${bk}u`] : [`e % ${rows}u`, `e / ${rows}u`];
+  return `    for (var q = 0u; q < ${(bk * rows) / threads}u; q++) {
+      let e = tid + q * ${threads}u;
+      let lr = ${r};
+      let lk = ${kk};
+      let gr = ${rowBase} + lr;
+      let gk = k0 + lk;
+      var v = 0.0;
+      if (gr < ${rowLimit} && gk < kEnd) { v = ${name}[${base} + gr * ${rowStride} + gk * ${kStride}]; }
+      ${dst}[lk * ${pitch}u + lr] = v;
+    }`;
+}
+
+/** Launch grid: (n tiles, m tiles, batch or splits). */
+export function matmulTiledKernel(batchRank: number, v: TiledVariant): Kernel {
+  const t = v.tiling;
   const bm = tileM(t), bn = tileN(t), threads = t.wx * t.wy;
   if ((t.bk * bm) % threads || (t.bk * bn) % threads) throw new Error('matmul tiling: a slice must split evenly over the workgroup');
+  const pa = bm + (v.aAlongK ? 1 : 0), pb = bn + (v.bAlongK ? 1 : 0);
   const body = `  let m = p(1u); let n = p(2u); let k = p(3u);
   let sar = p(4u); let sac = p(5u); let sbr = p(6u); let sbc = p(7u);
-  let batch = wid.z;
+  ${v.splitK ? `let batch = 0u;
+  let kBegin = wid.z * p(14u);
+  let kEnd = min(k, kBegin + p(14u));
+  let outBase = wid.z * m * n;` : `let batch = wid.z;
+  let kBegin = 0u;
+  let kEnd = k;
+  let outBase = batch * m * n;`}
 ${batchOffsets(batchRank, 'batch')}
   let row0 = wid.y * ${bm}u;
   let col0 = wid.x * ${bn}u;
   let tid = lid.y * ${t.wx}u + lid.x;
   var acc: array<f32, ${t.tm * t.tn}>;
-  for (var k0 = 0u; k0 < k; k0 += ${t.bk}u) {
-    for (var r = 0u; r < ${(t.bk * bm) / threads}u; r++) {
-      let e = tid + r * ${threads}u;
-      let gr = row0 + e % ${bm}u;
-      let gk = k0 + e / ${bm}u;
-      var v = 0.0;
-      if (gr < m && gk < k) { v = A[oa + gr * sar + gk * sac]; }
-      As[e] = v;
-    }
-    for (var r = 0u; r < ${(t.bk * bn) / threads}u; r++) {
-      let e = tid + r * ${threads}u;
-      let gc = col0 + e % ${bn}u;
-      let gk = k0 + e / ${bn}u;
-      var v = 0.0;
-      if (gc < n && gk < k) { v = B[ob + gk * sbr + gc * sbc]; }
-      Bs[e] = v;
-    }
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
+${loadSlice('A', 'As', bm, pa, t.bk, threads, v.aAlongK, 'row0', 'm', 'sar', 'sac', 'oa')}
+${loadSlice('B', 'Bs', bn, pb, t.bk, threads, v.bAlongK, 'col0', 'n', 'sbc', 'sbr', 'ob')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${t.bk}u; kk++) {
       var af: array<f32, ${t.tm}>;
       var bf: array<f32, ${t.tn}>;
-      for (var r = 0u; r < ${t.tm}u; r++) { af[r] = As[kk * ${bm}u + lid.y + r * ${t.wy}u]; }
-      for (var c = 0u; c < ${t.tn}u; c++) { bf[c] = Bs[kk * ${bn}u + lid.x + c * ${t.wx}u]; }
+      for (var r = 0u; r < ${t.tm}u; r++) { af[r] = As[kk * ${pa}u + lid.y + r * ${t.wy}u]; }
+      for (var c = 0u; c < ${t.tn}u; c++) { bf[c] = Bs[kk * ${pb}u + lid.x + c * ${t.wx}u]; }
       for (var r = 0u; r < ${t.tm}u; r++) {
         for (var c = 0u; c < ${t.tn}u; c++) { acc[r * ${t.tn}u + c] += af[r] * bf[c]; }
       }
     }
     workgroupBarrier();
   }
-  let outBase = batch * m * n;
   for (var r = 0u; r < ${t.tm}u; r++) {
     let gr = row0 + lid.y + r * ${t.wy}u;
     for (var c = 0u; c < ${t.tn}u; c++) {
       let gc = col0 + lid.x + c * ${t.wx}u;
-      if (gr < m && gc < n) { Y[outBase + gr * n + gc] = acc[r * ${t.tn}u + c]; }
+      if (gr < m && gc < n) { Y[outBase + gr * n + gc] = ${v.splitK ? `acc[r * ${t.tn}u + c]` : epilogue(v.epilogue, `acc[r * ${t.tn}u + c]`, 'gc')}; }
     }
   }`;
   // rows of a tile are spread over lid.y with stride wy (and columns over lid.x with stride wx) so that
   // neighbouring invocations touch neighbouring addresses, in workgroup memory and in Y
-  const source = `${HEADER}
-${paramsBlock(3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
-var<workgroup> As: array<f32, ${t.bk * bm}>;
-var<workgroup> Bs: array<f32, ${t.bk * bn}>;
+  const source = `${header(v.epilogue)}
+${paramsBlock(v.epilogue.bias ? 4 : 3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
+var<workgroup> As: array<f32, ${t.bk * pa}>;
+var<workgroup> Bs: array<f32, ${t.bk * pb}>;
 @compute @workgroup_size(${t.wx}, ${t.wy})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
 ${body}
 }`;
-  return { label: `matmul tiled ${bm}x${bn}x${t.bk}`, source, bindings: ['read', 'read', 'write', 'uniform'] };
+  return { label: tiledLabel(v), source, bindings: bindings(v.epilogue) };
 }
-

@@ -1,6 +1,6 @@
 /**
- * Shaders that combine many inputs per output: reductions over arbitrary axes, row softmax / log-softmax,
- * layer norm, scatter-add, and PRILoRA's column-norm statistics.
+ * Shaders that combine many inputs per output: reductions over arbitrary axes, scatter-add, and PRILoRA's
+ * column-norm statistics (row kernels — softmax, layer norm — are in shaders-rows.ts).
  *
  * A reduction runs either one invocation per output (many outputs, short groups) or one workgroup per
  * output with a tree combine in workgroup memory (few outputs, long groups). Both orders are fixed, so
@@ -21,7 +21,7 @@ import { flatEntry, helpersFor, paramsBlock, stridedOffsets, wgslType } from './
  * two combines in a row is race-free with the barriers in place, yet on Mesa 22's llvmpipe every 8-lane
  * chunk but the first then read the second combine's partial sums as the first one's result.
  */
-function workgroupCombine(name: string, type: string, threads: number, combine: (x: string, y: string) => string): string {
+export function workgroupCombine(name: string, type: string, threads: number, combine: (x: string, y: string) => string): string {
   if (threads === 1) return `fn ${name}(v: ${type}, lid: u32) -> ${type} { return v; }`;
   const buf = `${name}buf`;
   return `var<workgroup> ${buf}: array<${type}, ${threads}>;
@@ -37,7 +37,7 @@ fn ${name}(v: ${type}, lid: u32) -> ${type} {
 }
 
 /** Entry point giving `row` and `lid`: one invocation per row, or one workgroup of `threads` per row. */
-function rowEntry(threads: number, body: string): string {
+export function rowEntry(threads: number, body: string): string {
   if (threads === 1) return flatEntry(FLAT_WORKGROUP, `  let row = i;\n  let lid = 0u;\n${body}`);
   return `@compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
@@ -107,76 +107,6 @@ ${helpersFor(body + combine('a', 'b'))}
 ${workgroupCombine('combine_', type, s.threads, combine)}
 ${rowEntry(s.threads, body)}`;
   return { label: `reduce ${s.op}`, source, bindings: ['read', 'write', 'uniform'] };
-}
-
-/**
- * Row softmax / log-softmax of a contiguous [rows, cols] input. Parameters: [rows, cols, offset]. The max
- * skips +inf and NaN (as the CPU's `v > max && v !== Infinity`); a row without a finite entry gives
- * zeros (softmax) or -inf (log-softmax).
- */
-export function softmaxKernel(log: boolean, threads: number): Kernel {
-  const write = log
-    ? `  let ls = log(s);
-  for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = X[base + j] - m - ls; }`
-    : `  for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = exp_shifted_(X[base + j] - m) / s; }`;
-  const body = `  let cols = p(1u);
-  let base = p(2u) + row * cols;
-  let ob = row * cols;
-  let INF = inf_();
-  var m = -INF;
-  for (var j = lid; j < cols; j += ${threads}u) {
-    let v = X[base + j];
-    if (v > m && v != INF) { m = v; }
-  }
-  m = max_row_(m, lid);
-  if (m == -INF) {
-    for (var j = lid; j < cols; j += ${threads}u) { Y[ob + j] = ${log ? '-INF' : '0.0'}; }
-    return;
-  }
-  var s = 0.0;
-  for (var j = lid; j < cols; j += ${threads}u) { s += exp_shifted_(X[base + j] - m); }
-  s = sum_row_(s, lid);
-${write}`;
-  const source = `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${paramsBlock(2, 3)}
-${helpersFor(body)}
-${workgroupCombine('max_row_', 'f32', threads, (x, y) => `max(${x}, ${y})`)}
-${workgroupCombine('sum_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
-${rowEntry(threads, body)}`;
-  return { label: log ? 'logSoftmax' : 'softmax', source, bindings: ['read', 'write', 'uniform'] };
-}
-
-/**
- * Layer norm over the rows of a contiguous [rows, cols] input, two passes (mean, then the squared
- * deviations) as the CPU does. Parameters: [rows, cols, x offset, w stride, w offset, b stride, b offset,
- * eps bits].
- */
-export function layerNormKernel(threads: number): Kernel {
-  const body = `  let cols = p(1u);
-  let base = p(2u) + row * cols;
-  let ob = row * cols;
-  var s = 0.0;
-  for (var j = lid; j < cols; j += ${threads}u) { s += X[base + j]; }
-  let mu = sum_row_(s, lid) / f32(cols);
-  var v = 0.0;
-  for (var j = lid; j < cols; j += ${threads}u) { let d = X[base + j] - mu; v += d * d; }
-  let rs = 1.0 / sqrt(sumsq_row_(v, lid) / f32(cols) + bitcast<f32>(p(7u)));
-  if (lid == 0u) { MEAN[row] = mu; RSTD[row] = rs; }
-  for (var j = lid; j < cols; j += ${threads}u) {
-    Y[ob + j] = (X[base + j] - mu) * rs * W[p(4u) + j * p(3u)] + B[p(6u) + j * p(5u)];
-  }`;
-  const source = `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> W: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> MEAN: array<f32>;
-@group(0) @binding(5) var<storage, read_write> RSTD: array<f32>;
-${paramsBlock(6, 8)}
-${workgroupCombine('sum_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
-${workgroupCombine('sumsq_row_', 'f32', threads, (x, y) => `${x} + ${y}`)}
-${rowEntry(threads, body)}`;
-  return { label: 'layerNorm', source, bindings: ['read', 'read', 'read', 'write', 'write', 'write', 'uniform'] };
 }
 
 /**

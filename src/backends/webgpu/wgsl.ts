@@ -71,29 +71,62 @@ const HELPERS: Helper[] = [
 }`,
   },
   {
-    name: 'erf_',
+    name: 'erf_parts_',
     needs: [],
-    // the CPU's method in float32: the all-positive series up to 3, erfc's continued fraction beyond
-    code: `fn erf_(x: f32) -> f32 {
-  let ax = abs(x);
-  var r: f32;
-  if (ax > 3.0) {
-    var f = ax;
-    for (var n = 24; n >= 1; n--) { f = ax + f32(n) * 0.5 / f; }
-    r = 1.0 - exp(-ax * ax) / (1.772453850905516 * f);
-  } else {
-    let x2 = ax * ax;
-    var term = ax;
-    var sum = ax;
-    for (var n = 1; n < 64; n++) {
-      term = term * (2.0 * x2) / f32(2 * n + 1);
-      sum = sum + term;
-      if (term <= sum * 1e-9) { break; }
-    }
-    r = 1.1283791670955126 * exp(-x2) * sum;
+    // the CPU fast path's fits (cpu/wasm/simdmath.ts), so both float32 paths agree: erf(z) = z + z·P(z²) on
+    // |z| < 1 (≈ 1 ulp), else erfc(|z|) = e^{−z²}·Q(1/|z| − 0.55) (≈ 2e-7 relative); |error| ≤ 1e-7. Returns
+    // (z·P(z²), erfc(|z|), e^{−z²}, 1 when |z| < 1): no loop, one exp, one division on the tail only
+    code: `fn erf_parts_(z: f32) -> vec4f {
+  let a = abs(z);
+  let s = z * z;
+  let ez = exp(-s);
+  if (a < 1.0) {
+    let p = (((((7.854221621528268e-05 * s - 0.0008010311285033822) * s + 0.005188342649489641) * s - 0.02685382030904293) * s
+      + 0.1128358542919159) * s - 0.3761262595653534) * s + 0.12837916612625122;
+    return vec4f(z * p, 0.0, ez, 1.0);
   }
+  let t = 1.0 / a - 0.55;
+  var q = -0.04826129600405693;
+  q = q * t + 0.063336580991745; q = q * t - 0.019546989351511; q = q * t - 0.02585257962346077;
+  q = q * t + 0.0569981187582016; q = q * t - 0.06928006559610367; q = q * t + 0.04496718943119049;
+  q = q * t + 0.033722829073667526; q = q * t - 0.1812347024679184; q = q * t + 0.40883421897888184;
+  q = q * t + 0.27629438042640686;
+  return vec4f(0.0, q * ez, ez, 0.0);
+}`,
+  },
+  {
+    name: 'erf_',
+    needs: ['erf_parts_'],
+    code: `fn erf_(x: f32) -> f32 {
+  let e = erf_parts_(x);
+  if (e.w == 1.0) { return x + e.x; }
+  let r = 1.0 - e.y;
   return select(r, -r, x < 0.0);
 }`,
+  },
+  {
+    name: 'gelu_phi2_',
+    needs: ['erf_parts_'],
+    // 2Φ(x) = 1 + erf(x/√2), from erfc's tail for x ≤ −√2 so that the negative side keeps its relative
+    // accuracy (1 + erf would cancel); .y is e^{−x²/2} for the derivative
+    code: `fn gelu_phi2_(x: f32) -> vec2f {
+  let z = x * 0.7071067811865476;
+  let e = erf_parts_(z);
+  var phi2 = 1.0 + z + e.x;
+  if (e.w != 1.0) { phi2 = select(2.0 - e.y, e.y, z < 0.0); }
+  return vec2f(phi2, e.z);
+}`,
+  },
+  {
+    name: 'gelu_',
+    needs: ['gelu_phi2_'],
+    code: 'fn gelu_(x: f32) -> f32 { return 0.5 * x * gelu_phi2_(x).x; }',
+  },
+  {
+    name: 'gelu_grad_',
+    needs: ['gelu_phi2_'],
+    // GELU'(x) = Φ(x) + x·φ(x)
+    code: 'fn gelu_grad_(x: f32) -> f32 { let p = gelu_phi2_(x); return 0.5 * p.x + 0.3989422804014327 * x * p.y; }',
   },
   {
     name: 'pow_',

@@ -1,0 +1,123 @@
+/**
+ * Host side of the matmul kernels: the product is normalised before a variant is chosen, so that one
+ * kernel serves many layouts well.
+ *
+ * - A weight broadcast over batch dims (`x·Wᵀ` on [batch, t, in]) is one [batch·t, in] product: the batch
+ *   folds into m whenever A's batch stride continues its rows and B's is 0, so linears get the big tiles.
+ * - The tiled kernel's loads follow each operand's layout (which of its strides is 1).
+ * - Long-k products with few output tiles (LoRA's weight gradients: 8×768 outputs over 4096 tokens) split k
+ *   over the grid's z and sum the partial products in a second dispatch.
+ * - An epilogue (scale, bias) is applied as the outputs are stored.
+ */
+import { contiguousStrides, sizeOf } from '../../core/layout.ts';
+import type { View } from '../backend.ts';
+import type { KernelInfo } from './census.ts';
+import type { GpuContext, GpuStorage } from './context.ts';
+import { coalesce, Params } from './layouts.ts';
+import { generatedKernel } from './pipelines.ts';
+import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
+import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, type MatmulEpilogue, type MatmulTiling, type TiledVariant } from './shaders-matmul.ts';
+import { reduceKernel } from './shaders-reduce.ts';
+
+export interface MatmulPolicy {
+  /** 'auto': the tiled kernel where the product is big enough to fill its tiles */
+  matmul: 'auto' | 'tiled' | 'simple';
+  /** 'auto': split k where few output tiles face a long k; 'always' (tests) wherever k allows two splits */
+  splitK: 'auto' | 'always' | 'never';
+  tiling: MatmulTiling;
+  /** a bigger tile for big products (more reuse per loaded value), where the device fits it */
+  largeTiling: MatmulTiling | null;
+}
+
+export interface MatmulOptions {
+  scale?: number;
+  /** [n], added to every row of the product (strided: any 1-d view) */
+  bias?: View | null;
+}
+
+/** Workgroups that keep a big GPU busy: split-k aims for about this many. */
+const TARGET_WORKGROUPS = 256;
+
+export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: View, opts: MatmulOptions = {}): GpuStorage {
+  const la = a.layout, lb = b.layout;
+  const nd = la.shape.length;
+  let m = la.shape[nd - 2];
+  const k = la.shape[nd - 1], n = lb.shape[nd - 1];
+  const batchShape = la.shape.slice(0, nd - 2);
+  const total = sizeOf(batchShape) * m * n;
+  const out = ctx.allocRaw('float32', total);
+  if (total === 0) return out;
+  const sar = la.strides[nd - 2], sac = la.strides[nd - 1], sbr = lb.strides[nd - 2], sbc = lb.strides[nd - 1];
+  const outBatchStrides = contiguousStrides(batchShape).map((s) => s * m * n);
+  let c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), outBatchStrides]);
+  // a shared B (batch stride 0) under an A whose batch continues its rows: one taller product
+  if (c.shape.length === 1 && c.strides[1][0] === 0 && c.strides[0][0] === m * sar) {
+    m *= c.shape[0];
+    c = { shape: [], strides: [[], [], []] };
+  }
+  const batch = sizeOf(c.shape);
+  const rb = c.shape.length;
+  const e: MatmulEpilogue = { scale: opts.scale !== undefined && opts.scale !== 1, bias: Boolean(opts.bias) };
+  const params = new Params();
+  params.push(batch * m * n, m, n, k, sar, sac, sbr, sbc, la.offset, lb.offset, batch);
+  params.pushFloat(opts.scale ?? 1);
+  params.push(opts.bias?.layout.strides[0] ?? 0, opts.bias?.layout.offset ?? 0, 0);
+  const kPerSplitAt = params.next - 1;
+  params.push(...c.shape, ...c.strides[0], ...c.strides[1]);
+  const inputs = [ctx.own(a.storage), ctx.own(b.storage), ...(opts.bias ? [ctx.own(opts.bias.storage)] : [])];
+  const info = (kernelShape: string): KernelInfo => ({
+    shape: kernelShape,
+    flops: 2 * batch * m * n * k,
+    bytes: 4 * ((c.strides[0].every((s) => s === 0) ? 1 : batch) * m * k + (c.strides[1].every((s) => s === 0) ? 1 : batch) * k * n + batch * m * n),
+  });
+  const shape = `${batch > 1 ? `${batch}×` : ''}${m}x${k}${sac === 1 ? '' : 'ᵀ'} · ${k}x${n}${sbr === 1 && sbc !== 1 ? 'ᵀ' : ''}`;
+
+  const large = policy.largeTiling;
+  const t = large && m >= 512 && n >= 512 ? large : policy.tiling;
+  const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
+  const fits = tiles.every((g) => g <= ctx.limits.maxWorkgroupsPerDimension);
+  // skinny products with a long k (LoRA's rank-r gradients) too: split-k spreads them over the device
+  const worthIt = k >= 8 && (m * n >= 1024 || k >= 1024);
+  const tiled = fits && (policy.matmul === 'tiled' || (policy.matmul === 'auto' && worthIt));
+  if (!tiled) {
+    const kernel = generatedKernel(`matmul simple ${rb} ${e.scale} ${e.bias}`, () => matmulSimpleKernel(rb, e));
+    ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info(shape));
+    return out;
+  }
+  const splits = batch === 1 && !e.scale && !e.bias ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
+  const variant: TiledVariant = { tiling: t, aAlongK: sac === 1 && sar !== 1, bAlongK: sbr === 1 && sbc !== 1, splitK: splits > 1, epilogue: e };
+  const kernel = generatedKernel(`matmul tiled ${rb} ${Object.values(t)} ${tiledLabel(variant)}`, () => matmulTiledKernel(rb, variant));
+  if (splits === 1) {
+    ctx.launch(kernel, [...inputs, out], params, tiles, info(shape));
+    return out;
+  }
+  // k per split, a multiple of the slice depth; the last split may be shorter
+  const chunk = Math.ceil(k / splits / t.bk) * t.bk;
+  const used = Math.ceil(k / chunk);
+  const words = params.toArray();
+  words[kPerSplitAt] = chunk;
+  const partial = ctx.allocRaw('float32', used * m * n);
+  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], info(`${shape}, k in ${used} splits`));
+  sumSplits(ctx, partial, out, used, m * n);
+  ctx.free(partial);
+  return out;
+}
+
+/** How many ranges of k: 1 unless few tiles face a long k (or the policy forces it). */
+function chooseSplits(mode: MatmulPolicy['splitK'], tiles: number, k: number, bk: number): number {
+  const most = Math.floor(k / bk);
+  if (mode === 'never' || most < 2) return 1;
+  if (mode === 'always') return Math.min(most, 4);
+  // each split keeps at least 16 slices of k, so the partial sums stay few
+  if (tiles * 4 > TARGET_WORKGROUPS || k < 1024) return 1;
+  return Math.max(1, Math.min(Math.floor(TARGET_WORKGROUPS / tiles), Math.floor(k / (16 * bk))));
+}
+
+/** out[j] = Σ_s partial[s, j], in order of s (one invocation per output; reads coalesce across j). */
+function sumSplits(ctx: GpuContext, partial: GpuStorage, out: GpuStorage, splits: number, outputs: number): void {
+  const spec = { op: 'sum' as const, dtype: 'float32' as const, keptRank: 1, reducedRank: 1, threads: 1 };
+  const params = new Params();
+  params.push(outputs, outputs, 1, splits, outputs, 0, splits);
+  const kernel = generatedKernel(`reduce ${Object.values(spec)}`, () => reduceKernel(spec));
+  ctx.launch(kernel, [partial, out], params, ctx.flatGrid(outputs, FLAT_WORKGROUP), { shape: `${splits}x${outputs} → ${outputs} (split-k sum)`, flops: splits * outputs, bytes: 4 * (splits + 1) * outputs });
+}

@@ -1,0 +1,78 @@
+/**
+ * Host side of the multi-tensor kernels (shaders-multi.ts): Backend.sumOfSquares and Backend.scaleAll,
+ * which gradient clipping runs over every gradient of a model. As many tensors share a dispatch as the
+ * device's storage-buffer limit allows (at most 15 for the sum, 7 for the scaling; 7 and 3 under the 8 buffers compatibility mode promises); a short last
+ * group repeats its first tensor with length 0.
+ */
+import { contiguousLayout, isContiguous, sizeOf } from '../../core/layout.ts';
+import type { View } from '../backend.ts';
+import type { GpuContext, GpuStorage } from './context.ts';
+import { Params } from './layouts.ts';
+import { generatedKernel } from './pipelines.ts';
+import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
+import { scaleAllKernel, sumSquaresKernel, SUMSQ_CHUNK } from './shaders-multi.ts';
+
+const usable = (xs: readonly View[]): boolean => xs.length > 0 && xs.every((x) => x.storage.dtype === 'float32' && isContiguous(x.layout));
+
+/** Groups of at most `per` tensors, in order. */
+function groups<T>(xs: readonly T[], per: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += per) out.push(xs.slice(i, i + per));
+  return out;
+}
+
+/**
+ * Σ_x Σ x² as a [1] storage: partial sums per 4,096-element chunk of each tensor, then one reduction
+ * over the partials (`reduceAll`, which sums a contiguous [n] view). Null for empty, non-float32 or
+ * non-contiguous inputs.
+ */
+export function sumOfSquares(ctx: GpuContext, xs: readonly View[], reduceAll: (v: View) => GpuStorage): GpuStorage | null {
+  if (!usable(xs)) return null;
+  const per = Math.max(1, Math.min(15, ctx.limits.maxStorageBuffersPerStage - 1));
+  const chunks = Math.max(1, Math.ceil(Math.max(...xs.map((x) => sizeOf(x.layout.shape))) / SUMSQ_CHUNK));
+  if (chunks > ctx.limits.maxWorkgroupsPerDimension) return null;
+  const parts = groups(xs, per);
+  const partial = ctx.allocRaw('float32', parts.length * per * chunks);
+  const kernel = generatedKernel(`sum of squares ${per}`, () => sumSquaresKernel(per));
+  parts.forEach((group, g) => {
+    const params = new Params();
+    params.push(g * per * chunks);
+    const slots = Array.from({ length: per }, (_, j) => group[j] ?? null);
+    for (const x of slots) params.push(x ? x.layout.offset : 0, x ? sizeOf(x.layout.shape) : 0);
+    const storages = slots.map((x) => ctx.own((x ?? group[0]).storage));
+    const elements = group.reduce((n, x) => n + sizeOf(x.layout.shape), 0);
+    ctx.launch(kernel, [...storages, partial], params, [chunks, per, 1], { shape: `${group.length} tensors, ${elements} elements`, flops: 2 * elements, bytes: 4 * elements });
+  });
+  const total = reduceAll({ storage: partial, layout: contiguousLayout([parts.length * per * chunks]) });
+  ctx.free(partial);
+  return total;
+}
+
+/** x · factor for every x (fresh contiguous storages, in order); factor: a one-element float32 view. */
+export function scaleAll(ctx: GpuContext, xs: readonly View[], factor: View): GpuStorage[] | null {
+  if (!usable(xs) || factor.storage.dtype !== 'float32' || sizeOf(factor.layout.shape) !== 1) return null;
+  const per = Math.max(1, Math.min(7, Math.floor((ctx.limits.maxStorageBuffersPerStage - 1) / 2)));
+  const kernel = generatedKernel(`scale all ${per}`, () => scaleAllKernel(per, FLAT_WORKGROUP));
+  const F = ctx.own(factor.storage);
+  const outs: GpuStorage[] = [];
+  for (const group of groups(xs, per)) {
+    const lengths = group.map((x) => sizeOf(x.layout.shape));
+    const ys = lengths.map((n) => ctx.allocRaw('float32', n));
+    outs.push(...ys);
+    const longest = Math.max(...lengths);
+    if (longest === 0) continue;
+    const params = new Params();
+    params.push(factor.layout.offset);
+    for (let j = 0; j < per; j++) params.push(group[j]?.layout.offset ?? 0, lengths[j] ?? 0);
+    const ins = Array.from({ length: per }, (_, j) => ctx.own((group[j] ?? group[0]).storage));
+    // missing slots of a short group write nothing (length 0), but their bindings must not alias another
+    // writable one: each gets a one-element scratch
+    const spare = Array.from({ length: per - group.length }, () => ctx.allocRaw('float32', 1));
+    const targets = [...ys, ...spare];
+    const [gx, gy] = ctx.flatGrid(longest, FLAT_WORKGROUP);
+    const elements = lengths.reduce((a, b) => a + b, 0);
+    ctx.launch(kernel, [...ins, F, ...targets], params, [gx, gy, per], { shape: `${group.length} tensors, ${elements} elements`, flops: elements, bytes: 8 * elements });
+    for (const s of spare) ctx.free(s);
+  }
+  return outs;
+}

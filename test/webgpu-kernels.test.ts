@@ -1,0 +1,219 @@
+/**
+ * The WebGPU backend's fused and specialised kernels against the CPU's float64 ops (themselves held to the
+ * plain float64 references by the op suites): matmul in every operand layout, with batch folding, split-k
+ * and epilogues; layer norm's backward; attention's scaled, masked softmax and its backward; the
+ * multi-tensor clipping kernels; and the census (counts, dry run) and bind group cache. Sizes stay small:
+ * on machines without a GPU the device is Mesa's llvmpipe.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as P from '../src/index.ts';
+import { openBackend } from '../src/cli/devices.ts';
+import { parseBertConfig } from '../src/nn/bert.ts';
+
+async function start(): Promise<P.WebGPUBackend | null> {
+  try {
+    return (await openBackend('webgpu')) as P.WebGPUBackend;
+  } catch (e) {
+    if (process.env.CI) throw e;
+    console.warn(`WebGPU could not start (${(e as Error).message}); test/webgpu-kernels.test.ts is skipped`);
+    return null;
+  }
+}
+
+const gpu = await start();
+const RUNS = 12;
+
+/** Largest |a − b| / (1 + |b|). */
+function worst(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let w = 0;
+  for (let i = 0; i < a.length; i++) w = Math.max(w, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  return w;
+}
+
+/** Random float64 data on the CPU and the same values (float32) on `backend`. */
+function twin(shape: number[], seed: number, backend: P.Backend): { cpu: P.Tensor; dev: P.Tensor } {
+  const cpu = P.randn(shape, { dtype: 'float64', generator: new P.Generator(seed) });
+  return { cpu, dev: P.tensor(Float32Array.from(cpu.dataSync()), { shape, backend }) };
+}
+
+/** `x` (or its transpose, as a view) in the layout asked for. */
+const maybeT = (x: P.Tensor, t: boolean): P.Tensor => (t ? P.transpose(x) : x);
+
+describe.skipIf(!gpu)('webgpu kernels', () => {
+  const backend = gpu!;
+  const forced: P.WebGPUBackend[] = [];
+  afterAll(() => forced.forEach((b) => b.destroy()));
+
+  it('matmul: tiled in every operand layout, batch folded into m, split-k and epilogues equal the float64 product', async () => {
+    const tiledSplit = await P.createWebGPUBackend({ matmul: 'tiled', splitK: 'always' });
+    forced.push(tiledSplit);
+    for (const b of [backend, tiledSplit]) {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            batch: fc.constantFrom([], [2], [2, 3]),
+            m: fc.integer({ min: 1, max: 40 }), k: fc.integer({ min: 1, max: 70 }), n: fc.integer({ min: 1, max: 40 }),
+            ta: fc.boolean(), tb: fc.boolean(), sharedB: fc.boolean(), bias: fc.boolean(), scale: fc.constantFrom(1, 0.125),
+            seed: fc.nat(1000),
+          }),
+          async (c) => {
+            const scope = P.beginScope();
+            try {
+              const aShape = c.ta ? [...c.batch, c.k, c.m] : [...c.batch, c.m, c.k];
+              const bShape = [...(c.sharedB ? [] : c.batch), ...(c.tb ? [c.n, c.k] : [c.k, c.n])];
+              const a = twin(aShape, c.seed, b), w = twin(bShape, c.seed + 1, b), bias = twin([c.n], c.seed + 2, b);
+              const ref = P.add(P.mul(P.matmul(maybeT(a.cpu, c.ta), maybeT(w.cpu, c.tb)), c.scale), c.bias ? bias.cpu : 0).dataSync();
+              const av = maybeT(a.dev, c.ta), bv = maybeT(w.dev, c.tb);
+              const batch = [...c.batch];
+              const va = av.view('t'), vb = { storage: bv.view('t').storage, layout: P.ops.expand(bv, [...batch, c.k, c.n]).layout };
+              const got = await b.read(b.matmulEpilogue(va, vb, c.scale, c.bias ? bias.dev.view('t') : null));
+              expect(worst(got, ref)).toBeLessThan(2e-5);
+              const plain = await P.matmul(av, bv).data();
+              expect(worst(plain, P.matmul(maybeT(a.cpu, c.ta), maybeT(w.cpu, c.tb)).dataSync())).toBeLessThan(2e-5);
+            } finally {
+              scope.end();
+            }
+          },
+        ),
+        { numRuns: RUNS, seed: 7 },
+      );
+    }
+  });
+
+  it('split-k kicks in for long-k products with few output tiles and sums its splits in a second dispatch', async () => {
+    const a = twin([8, 1100], 1, backend), w = twin([1100, 24], 2, backend);
+    backend.startCensus();
+    const y = await P.matmul(a.dev, w.dev).data();
+    const census = await backend.stopCensus();
+    expect(worst(y, P.matmul(a.cpu, w.cpu).dataSync())).toBeLessThan(2e-5);
+    expect(census.rows.map((r) => r.kernel)).toEqual([expect.stringMatching(/split-k/), 'reduce sum']);
+    expect(census.rows[0].flops).toBe(2 * 8 * 1100 * 24);
+  });
+
+  it('layer norm backward: fused dx, dweight and dbias equal float64 autograd (frozen and trainable affine, strided gradient)', async () => {
+    for (const [rows, cols] of [[5, 7], [3, 130], [2, 1100]]) {
+      for (const trainable of [true, false]) {
+        const scope = P.beginScope();
+        const x = twin([rows, cols], rows, backend), w = twin([cols], 2, backend), bb = twin([cols], 3, backend), g = twin([cols, rows], 4, backend);
+        const grads = async (t: P.Tensor, ...rest: P.Tensor[]) => {
+          const [xx, ww, bw, gg] = [t, ...rest];
+          xx.requiresGrad = true;
+          ww.requiresGrad = trainable;
+          bw.requiresGrad = trainable;
+          P.layerNorm(xx, ww, bw, 1e-5).backward(P.transpose(gg));
+          return Promise.all([xx, ...(trainable ? [ww, bw] : [])].map((v) => v.grad!.data()));
+        };
+        const ref = await grads(x.cpu, w.cpu, bb.cpu, g.cpu);
+        const dev = await grads(x.dev, w.dev, bb.dev, g.dev);
+        dev.forEach((d, i) => expect(worst(d, ref[i]), `${rows}x${cols} grad ${i}`).toBeLessThan(2e-5));
+        scope.end();
+      }
+    }
+  });
+
+  it('attention: the scaled, masked softmax and its backward equal float64 (padding, -inf, -3.4e38 and fully masked rows)', async () => {
+    for (const [b, h, t, d] of [[2, 3, 5, 4], [1, 2, 70, 8]]) {
+      // (a finite fill such as -1e4 on a fully masked row is a float32 rounding test, not a kernel test)
+      for (const fill of [-3.4028234663852886e38, -Infinity]) {
+        const scope = P.beginScope();
+        const q = twin([b, h, t, d], 1, backend), k = twin([b, h, t, d], 2, backend), v = twin([b, h, t, d], 3, backend);
+        // sequence 0 keeps 3 keys, the last keeps none (a fully masked row gives zeros)
+        const m = new Float64Array(b * t).map((_, i) => ((i % t < 3 && i < t) ? 0 : fill));
+        const mask = { cpu: P.tensor(m, { shape: [b, 1, 1, t], dtype: 'float64' }), dev: P.tensor(Float32Array.from(m), { shape: [b, 1, 1, t], backend }) };
+        const run = async (qq: P.Tensor, kk: P.Tensor, vv: P.Tensor, mm: P.Tensor) => {
+          for (const z of [qq, kk, vv]) z.requiresGrad = true;
+          const out = P.attention(qq, kk, vv, mm).out;
+          P.sum(P.mul(out, P.tanh(P.mul(P.reshape(P.arange(out.size, undefined, 1, { dtype: out.dtype, backend: out.backend }), out.shape), 0.37)))).backward();
+          return Promise.all([out, qq.grad!, kk.grad!, vv.grad!].map((z) => z.data()));
+        };
+        const ref = await run(q.cpu, k.cpu, v.cpu, mask.cpu);
+        const dev = await run(q.dev, k.dev, v.dev, mask.dev);
+        dev.forEach((x, i) => {
+          expect(x.every(Number.isFinite), `${fill} part ${i} finite`).toBe(true);
+          expect(worst(x, ref[i]), `${b}x${h}x${t}x${d} mask ${fill} part ${i}`).toBeLessThan(3e-5);
+        });
+        scope.end();
+      }
+    }
+  });
+
+  it('clipGradNorm: the multi-tensor kernels give the float64 norm and scaled gradients, in a few dispatches', async () => {
+    const shapes = [[3], [40, 5], [1], [5000], [7, 7], [2, 3, 4], [9], [1], [300], [0], [64, 2], [5]];
+    const make = (backend?: P.Backend) => shapes.map((s, i) => {
+      const t = backend ? twin(s, 20 + i, backend).dev : twin(s, 20 + i, gpu!).cpu;
+      t.requiresGrad = true;
+      t.grad = P.keep(P.mul(t, 3));
+      return t;
+    });
+    const cpu = make(), dev = make(backend);
+    const refNorm = P.clipGradNorm(cpu, 1).dataSync()[0];
+    const before = backend.dispatchCount;
+    const norm = (await P.clipGradNorm(dev, 1).data())[0];
+    // composed, three dispatches per gradient for the norm and one for the scaling
+    expect(backend.dispatchCount - before).toBeLessThan(shapes.length);
+    expect(Math.abs(norm - refNorm) / refNorm).toBeLessThan(1e-5);
+    for (let i = 0; i < shapes.length; i++) expect(worst(await dev[i].grad!.data(), cpu[i].grad!.dataSync())).toBeLessThan(1e-5);
+    for (const t of [...cpu, ...dev]) {
+      t.grad!.dispose();
+      t.dispose();
+    }
+  });
+
+  it('census: counts every dispatch by kernel and shape; a dry run sends nothing and leaves no buffer behind', async () => {
+    const a = P.randn([33, 20], { backend }), w = P.randn([20, 40], { backend });
+    await a.data();
+    backend.startCensus();
+    P.tidy(() => P.gelu(P.matmul(a, w))).dispose();
+    const real = await backend.stopCensus();
+    expect(real.dispatches).toBe(2);
+    expect(real.rows.map((r) => [r.kernel, r.count])).toEqual([[expect.stringMatching(/^matmul/), 1], ['pointwise gelu_(a)', 1]]);
+    expect(real.rows[0]).toMatchObject({ shape: '33x20 · 20x40', flops: 2 * 33 * 20 * 40 });
+
+    const live = backend.liveBuffers(), submits = backend.submitCount, created = backend.poolStats().created;
+    backend.startCensus({ dryRun: true });
+    const big = P.randn([4096, 4096], { backend });
+    const y = P.tidy(() => P.softmax(P.matmul(big, big)));
+    expect([...(await y.data()).slice(0, 3)]).toEqual([0, 0, 0]);
+    y.dispose();
+    big.dispose();
+    const dry = await backend.stopCensus();
+    expect(dry).toMatchObject({ dryRun: true, dispatches: 3 });
+    expect(dry.rows[1].kernel).toMatch(/matmul tiled 128x128/);
+    expect(backend.liveBuffers()).toBe(live);
+    expect(backend.submitCount).toBe(submits);
+    expect(backend.poolStats().created).toBe(created);
+    a.dispose();
+    w.dispose();
+  });
+
+  it('bind groups repeat: training steps after the first few create none', async () => {
+    const cfg = parseBertConfig({
+      model_type: 'bert', vocab_size: 30, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 24,
+      max_position_embeddings: 8, num_labels: 2, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
+    });
+    const model = new P.BertForSequenceClassification(cfg, { backend, generator: new P.Generator(2) });
+    P.applyMethod(model, 'lora', {}, { seed: 0 });
+    const opt = new P.AdamW(P.paramGroups(model, 0.01), { lr: 1e-3 });
+    const inputIds = P.tensor(Int32Array.from({ length: 8 }, (_, i) => i + 1), { shape: [2, 4], backend });
+    const labels = P.tensor(Int32Array.from([0, 1]), { backend });
+    const step = async () => {
+      P.tidy(() => model.forward({ inputIds, labels }).loss!.backward());
+      P.clipGradNorm(opt.params, 1).dispose();
+      opt.update();
+      opt.zeroGrad();
+      await model.classifier.weight.data();
+    };
+    for (let i = 0; i < 6; i++) await step();
+    const before = backend.bindGroupStats;
+    for (let i = 0; i < 3; i++) await step();
+    const after = backend.bindGroupStats;
+    expect(after.hits).toBeGreaterThan(before.hits);
+    // the params and moments AdamW writes alternate between pooled buffers: a few groups may still be new
+    expect(after.misses - before.misses).toBeLessThanOrEqual((after.hits - before.hits) / 20);
+    for (const t of [inputIds, labels]) t.dispose();
+    opt.dispose();
+    model.dispose();
+  });
+});
