@@ -11,7 +11,7 @@ const SRC = join(import.meta.dirname, '../src');
 
 /** Floors from the bottom; a folder may import from folders of the same or a lower floor. */
 const FLOORS: Record<string, number> = {
-  core: 0, backends: 1, tensor: 2, autograd: 3, ops: 4, io: 4, data: 4, nn: 5, optim: 6, prilora: 7,
+  core: 0, backends: 1, tensor: 2, autograd: 3, ops: 4, io: 4, data: 4, hub: 4, nn: 5, optim: 6, prilora: 7,
   train: 8, pretrain: 9, verify: 9, cli: 10, 'index.ts': 11,
 };
 

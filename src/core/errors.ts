@@ -51,6 +51,26 @@ export class DataError extends PriloraError {}
 /** Training stopped on a non-finite loss or gradient norm; the last good checkpoint is left as it was. */
 export class NonFiniteError extends PriloraError {}
 
+/** What went wrong with the HuggingFace hub (./HubError's `code`). */
+export type HubErrorCode =
+  | 'repo-not-found' | 'revision-not-found' | 'entry-not-found' | 'unauthorized' | 'gated' | 'forbidden'
+  | 'offline' | 'network' | 'disk-full' | 'corrupted' | 'unsupported' | 'http';
+
+/**
+ * A file that could not come from the HuggingFace hub or its cache: a repository, revision or file the hub
+ * does not have, refused access (401, gated, 403), no network or offline mode with nothing cached, a full
+ * disk, a download whose bytes do not match the hash the hub announced, or a repository holding only
+ * formats this project does not load. The message names the repository and file and says what to do.
+ */
+export class HubError extends PriloraError {
+  constructor(
+    message: string,
+    readonly code: HubErrorCode,
+  ) {
+    super(message);
+  }
+}
+
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -6,14 +6,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
-import { readSafetensorsFile, type SafetensorsFile } from '../io/safetensors.ts';
+import { readSafetensorsFile } from '../io/safetensors.ts';
+import { ShardedSafetensors, type TensorSource } from '../io/sharded.ts';
 import { Generator } from '../core/random.ts';
 import { BertForSequenceClassification, parseBertConfig, type BertConfig, type ModelOptions } from './bert.ts';
 import { readJsonFile, type Json } from './config.ts';
 import type { LoadReport, Module, StateValue } from './module.ts';
 
 /** Checkpoint values as float arrays in the model's dtype, under the names the model uses. */
-export function checkpointState(file: SafetensorsFile, dtype: 'float32' | 'float64', rename: (name: string) => string | null): Map<string, StateValue> {
+export function checkpointState(file: TensorSource, dtype: 'float32' | 'float64', rename: (name: string) => string | null): Map<string, StateValue> {
   const out = new Map<string, StateValue>();
   for (const [name, info] of file.tensors) {
     const target = rename(name);
@@ -48,14 +49,18 @@ export function readConfig(dir: string): Json {
   return readJsonFile(join(dir, 'config.json'));
 }
 
-/** model.safetensors of a checkpoint directory, with a hint when only a pickle checkpoint is there. */
-export function weightsFile(dir: string): SafetensorsFile {
+/**
+ * The weights of a checkpoint directory: model.safetensors, or the shards model.safetensors.index.json
+ * names; a hint when only a pickle checkpoint is there.
+ */
+export function weightsFile(dir: string): TensorSource {
   const path = join(dir, 'model.safetensors');
-  if (!existsSync(path)) {
-    const hint = existsSync(join(dir, 'pytorch_model.bin')) ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
-    throw new ConfigError(`${dir}: no model.safetensors${hint}`);
-  }
-  return readSafetensorsFile(path);
+  if (existsSync(path)) return readSafetensorsFile(path);
+  if (existsSync(join(dir, 'model.safetensors.index.json'))) return new ShardedSafetensors(join(dir, 'model.safetensors.index.json'));
+  const hint = existsSync(join(dir, 'pytorch_model.bin')) || existsSync(join(dir, 'pytorch_model.bin.index.json'))
+    ? ' (pytorch_model.bin is a Python pickle, which is not loaded: convert it to safetensors)'
+    : '';
+  throw new ConfigError(`${dir}: no model.safetensors${hint}`);
 }
 
 /**
