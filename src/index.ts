@@ -30,3 +30,8 @@ export { train, type TrainHooks, type TrainResult } from './train/trainer.ts';
 export { TRAIN_SPINE, trainOptions, type TrainOptions, type TrainInput } from './train/options.ts';
 export { pretrain, type PretrainResult } from './pretrain/pretrainer.ts';
 export { PRETRAIN_SPINE, pretrainOptions, type PretrainOptions } from './pretrain/options.ts';
+export * from './hub/index.ts';
+export { openAdapted, adapterKind, restoreRunParams, type Adapted, type OpenOptions } from './train/inference.ts';
+export { predictRows, logitsOf, softmax, type Prediction } from './train/predict.ts';
+export { mergeAdapted, type MergeResult } from './train/merge.ts';
+export { ShardedSafetensors, type TensorSource } from './io/sharded.ts';

@@ -1,17 +1,11 @@
 /** `prilora export-peft <run dir> <out dir>`: a finished (or checkpointed) run's adapter in PEFT's files. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { bool, resolve } from '../core/spine.ts';
-import { glueTaskSpec } from '../data/glue-tasks.ts';
-import { AdamW } from '../optim/adamw.ts';
-import { paramGroups } from '../optim/param-groups.ts';
-import { applyMethod } from '../prilora/methods.ts';
+import { hubIdOfSnapshot } from '../hub/model.ts';
 import { exportPeft } from '../prilora/peft.ts';
-import { loadCheckpoint, readCheckpoint } from '../train/checkpoint.ts';
-import { loadRunModel } from '../train/model.ts';
-import type { TrainOptions } from '../train/options.ts';
-import { keepsStats } from '../train/trainer.ts';
+import { openAdapted } from '../train/inference.ts';
 import type { Command } from './command.ts';
 import { DEVICE_SPINE, useDevice } from './devices.ts';
 
@@ -24,23 +18,21 @@ export const exportPeftCommand: Command = {
   async run({ given: [opts, device], positionals, json }, io) {
     const [runDir, outDir] = positionals;
     if (!runDir || !outDir || positionals.length !== 2) throw new ConfigError('export-peft: expected <run dir> <out dir>');
-    const runFile = join(runDir, 'run.json');
-    if (!existsSync(runFile)) throw new ConfigError(`export-peft: ${runDir} is not a training run (no run.json)`);
-    const files = ['adapter_config.json', 'adapter_model.safetensors'].filter((f) => existsSync(join(outDir, f)));
-    if (files.length && !resolve(EXPORT_SPINE, opts).force) throw new ConfigError(`export-peft: ${outDir} already holds ${files.join(' and ')}; pass --force to replace them`);
+    if (!existsSync(join(runDir, 'run.json'))) throw new ConfigError(`export-peft: ${runDir} is not a training run (no run.json)`);
+    const present = ['adapter_config.json', 'adapter_model.safetensors'].filter((f) => existsSync(join(outDir, f)));
+    if (present.length && !resolve(EXPORT_SPINE, opts).force) throw new ConfigError(`export-peft: ${outDir} already holds ${present.join(' and ')}; pass --force to replace them`);
     const { backend } = await useDevice(device);
-    const run = JSON.parse(readFileSync(runFile, 'utf8')) as { options: TrainOptions; modelDir: string };
-    // the run's options as the trainer resolved them: the adapter is rebuilt exactly as it was built
-    const o = run.options;
-    if (!o.adapter || !o.prune) throw new ConfigError(`export-peft: ${runFile} comes from an older prilora (no adapter/prune option groups); rerun the training`);
-    const { model } = loadRunModel(run.modelDir, glueTaskSpec(o.task).numLabels, { backend, seed: o.seed });
-    const setup = applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o) });
-    const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr });
-    const ckpt = join(runDir, 'checkpoint');
-    const progress = loadCheckpoint(ckpt, model, setup.adapters, opt, readCheckpoint(ckpt).stored.fingerprint);
-    const written = await exportPeft(model, setup, outDir);
-    io.log(`exported the ${o.method} adapter of ${runDir} (step ${progress.step}) to ${outDir}`);
-    if (json) io.log(JSON.stringify({ files: written }));
+    // the run rebuilt exactly as the trainer built it, with the checkpoint's trained weights
+    const a = openAdapted({ adapter: runDir, backend, tokenizer: false });
+    const setup = a.setup!;
+    // weights the base lacked and training left as drawn (a fresh pooler) travel with the adapter, so that
+    // loading it onto the same base gives the run's model whatever the seed
+    const saved = setup.options.modulesToSave;
+    const alsoSave = [...new Set(a.run.missing.filter((n) => !saved.some((h) => n.startsWith(`${h}.`))).map((n) => n.slice(0, n.lastIndexOf('.'))))];
+    const hub = hubIdOfSnapshot(a.run.dir);
+    const files = await exportPeft(a.run.model, setup, outDir, { alsoSave, baseModel: hub?.repo ?? a.run.dir, revision: hub?.commit ?? null });
+    io.log(`exported the ${a.runOptions!.method} adapter of ${runDir} to ${outDir}${alsoSave.length ? ` (with ${alsoSave.join(', ')}, which the base model lacks)` : ''}`);
+    if (json) io.log(JSON.stringify({ files }));
     return 0;
   },
 };

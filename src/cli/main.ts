@@ -5,7 +5,10 @@ import { checkFixtureCommand } from './check-fixture.ts';
 import type { Command, CommandIO } from './command.ts';
 import { exportPeftCommand } from './export-peft.ts';
 import { helpText, inFlagTerms, parseFlags } from './flags.ts';
+import { evaluateCommand } from './evaluate.ts';
 import { gradcheckCommand } from './gradcheck.ts';
+import { mergeCommand } from './merge.ts';
+import { predictCommand } from './predict.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { trainCommand } from './train.ts';
 
@@ -15,6 +18,9 @@ const consoleIO: CommandIO = { log: (l) => console.log(l), error: (l) => console
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   pretrain: pretrainCommand,
+  predict: predictCommand,
+  evaluate: evaluateCommand,
+  merge: mergeCommand,
   'export-peft': exportPeftCommand,
   gradcheck: gradcheckCommand,
   'check-fixture': checkFixtureCommand,

@@ -22,7 +22,17 @@ function layerKey(layer: number): string {
   return `layer\\.${layer}\\.[a-z_.]+`;
 }
 
-export function peftConfig(setup: MethodSetup, taskType = 'SEQ_CLS'): Record<string, unknown> {
+export interface PeftExportOptions {
+  /** more modules saved whole beside the heads (weights the base lacks and nothing trained, e.g. a fresh pooler) */
+  alsoSave?: readonly string[];
+  /** base_model_name_or_path and revision, as PEFT records them */
+  baseModel?: string | null;
+  revision?: string | null;
+}
+
+const savedModules = (setup: MethodSetup, o: PeftExportOptions) => [...new Set([...setup.options.modulesToSave, ...(o.alsoSave ?? [])])];
+
+export function peftConfig(setup: MethodSetup, taskType = 'SEQ_CLS', o: PeftExportOptions = {}): Record<string, unknown> {
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
   const entries = [...setup.ranks.values()].filter((e) => e.layer !== null);
@@ -38,22 +48,23 @@ export function peftConfig(setup: MethodSetup, taskType = 'SEQ_CLS'): Record<str
     target_modules: setup.options.targets,
     rank_pattern: rankPattern,
     alpha_pattern: alphaPattern,
-    modules_to_save: [...setup.options.modulesToSave],
+    modules_to_save: savedModules(setup, o),
     bias: 'none',
     fan_in_fan_out: false,
     init_lora_weights: true,
     use_rslora: false,
     use_dora: false,
     inference_mode: true,
-    base_model_name_or_path: null,
-    revision: null,
+    base_model_name_or_path: o.baseModel ?? null,
+    revision: o.revision ?? null,
     layers_to_transform: null,
     layers_pattern: null,
   };
 }
 
 /** The adapter and head tensors under PEFT's file names. */
-export async function peftTensors(model: Module, setup: MethodSetup): Promise<SafetensorEntry[]> {
+export async function peftTensors(model: Module, setup: MethodSetup, o: PeftExportOptions = {}): Promise<SafetensorEntry[]> {
+  const saved = savedModules(setup, o);
   const entries: SafetensorEntry[] = [];
   for (const ad of setup.adapters) {
     for (const [part, lin] of [['lora_A', ad.A], ['lora_B', ad.B]] as const) {
@@ -61,7 +72,7 @@ export async function peftTensors(model: Module, setup: MethodSetup): Promise<Sa
     }
   }
   for (const [name, p] of model.namedParameters()) {
-    if (setup.options.modulesToSave.some((h) => name.startsWith(`${h}.`))) {
+    if (saved.some((h) => name.startsWith(`${h}.`))) {
       entries.push({ name: `${PREFIX}${name}`, dtype: 'F32', shape: p.shape, data: Float32Array.from(await p.data()) });
     }
   }
@@ -69,14 +80,14 @@ export async function peftTensors(model: Module, setup: MethodSetup): Promise<Sa
 }
 
 /** Write adapter_config.json + adapter_model.safetensors into `dir` (each file atomically). */
-export async function exportPeft(model: Module, setup: MethodSetup, dir: string): Promise<string[]> {
+export async function exportPeft(model: Module, setup: MethodSetup, dir: string, o: PeftExportOptions = {}): Promise<string[]> {
   if (setup.method === 'full') throw new ConfigError('export-peft: a full fine-tuning run has no adapter to export');
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, 'adapter_config.json');
-  writeFileSync(`${configPath}.tmp`, `${JSON.stringify(peftConfig(setup), null, 2)}\n`);
+  writeFileSync(`${configPath}.tmp`, `${JSON.stringify(peftConfig(setup, 'SEQ_CLS', o), null, 2)}\n`);
   renameSync(`${configPath}.tmp`, configPath);
   const weightsPath = join(dir, 'adapter_model.safetensors');
-  writeSafetensorsFile(weightsPath, await peftTensors(model, setup), { format: 'pt' });
+  writeSafetensorsFile(weightsPath, await peftTensors(model, setup, o), { format: 'pt' });
   return [configPath, weightsPath];
 }
 

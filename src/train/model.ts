@@ -12,6 +12,7 @@ import { TextTokenizer, defaultVocabDir } from '../data/tokenizer.ts';
 import { createSequenceClassifier, loadSequenceClassifier, type SequenceClassifier } from '../nn/auto.ts';
 import { readConfig, setNumLabels } from '../nn/pretrained.ts';
 import type { FloatDType } from '../core/dtype.ts';
+import type { Json } from '../nn/config.ts';
 import { Generator } from '../core/random.ts';
 
 export function defaultModelDir(): string {
@@ -22,6 +23,8 @@ export interface RunModel {
   model: SequenceClassifier;
   tokenizer: TextTokenizer;
   dir: string;
+  /** config.json as read (num_labels set to the head's) */
+  config: Json;
   /** weights drawn at random rather than loaded */
   randomInit: boolean;
   /** parameters the checkpoint lacked (a fresh head) */
@@ -30,16 +33,25 @@ export interface RunModel {
   maxPositions: number;
 }
 
+/** The model of a run without its tokenizer (merging needs no tokenizer; a model may have none). */
+export type RunWeights = Omit<RunModel, 'tokenizer'>;
+
 export function loadRunModel(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: Backend; seed: number }): RunModel {
+  const w = loadRunWeights(dir, numLabels, o);
+  return { ...w, tokenizer: runTokenizer(w.dir, Number(w.config.vocab_size)) };
+}
+
+export function loadRunWeights(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: Backend; seed: number }): RunWeights {
   const modelDir = resolve(dir ?? defaultModelDir());
   if (!existsSync(join(modelDir, 'config.json'))) throw new ConfigError(`model ${modelDir}: no config.json there`, 'model');
   const json = readConfig(modelDir);
   const init = json.prilora_init as { seed?: number } | undefined;
   let model: SequenceClassifier;
   let missing: string[] = [];
-  const randomInit = !existsSync(join(modelDir, 'model.safetensors')) && init !== undefined;
+  const weights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(modelDir, f)));
+  const randomInit = !weights && init !== undefined;
+  setNumLabels(json, numLabels);
   if (randomInit) {
-    setNumLabels(json, numLabels);
     model = createSequenceClassifier(json, { dtype: o.dtype, backend: o.backend, generator: new Generator(init.seed ?? 0) }, join(modelDir, 'config.json'));
   } else {
     const loaded = loadSequenceClassifier(modelDir, { numLabels, dtype: o.dtype, backend: o.backend, seed: o.seed });
@@ -47,15 +59,18 @@ export function loadRunModel(dir: string | undefined, numLabels: number, o: { dt
     missing = loaded.report.missing;
   }
   const maxPositions = Number(json.max_position_embeddings ?? 512);
-  return { model, tokenizer: runTokenizer(modelDir, Number(json.vocab_size)), dir: modelDir, randomInit, missing, maxPositions };
+  return { model, dir: modelDir, config: json, randomInit, missing, maxPositions };
 }
 
 /** The model's own tokenizer.json, else bert-base-uncased's when the vocabulary sizes agree. */
-function runTokenizer(modelDir: string, vocabSize: number): TextTokenizer {
+export function runTokenizer(modelDir: string, vocabSize: number): TextTokenizer {
   if (existsSync(join(modelDir, 'tokenizer.json'))) return TextTokenizer.fromFile(join(modelDir, 'tokenizer.json'));
   const fallback = TextTokenizer.fromFile(join(defaultVocabDir(), 'tokenizer.json'));
   if (fallback.vocabSize !== vocabSize) {
-    throw new ConfigError(`${modelDir}: no tokenizer.json, and the model's vocab_size ${vocabSize} is not bert-base-uncased's ${fallback.vocabSize}`);
+    const spm = existsSync(join(modelDir, 'spm.model'))
+      ? ' (spm.model is there: write tokenizer.json once with python -c "from transformers import AutoTokenizer; AutoTokenizer.from_pretrained(\'DIR\').save_pretrained(\'DIR\')")'
+      : '';
+    throw new ConfigError(`${modelDir}: no tokenizer.json, and the model's vocab_size ${vocabSize} is not bert-base-uncased's ${fallback.vocabSize}${spm}`);
   }
   return fallback;
 }

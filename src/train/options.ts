@@ -9,6 +9,7 @@ import { ConfigError } from '../core/errors.ts';
 import { bool, choice, int, nullable, num, optional, resolve, str, type Given, type SpineContext, type Values } from '../core/spine.ts';
 import { GLUE_TASKS, parseGlueTask, type GlueTask } from '../data/glue-tasks.ts';
 import { ADAPTER_SPINE, METHODS, PRUNE_SPINE, pruneSettings, type Method } from '../prilora/options.ts';
+import { checkContinued } from './continue.ts';
 
 export interface TaskDefaults {
   lr: number;
@@ -40,7 +41,8 @@ const ref = (c: SpineContext) => REFERENCE[c.task as GlueTask];
 export const TRAIN_SPINE = {
   task: choice(GLUE_TASKS, { help: 'the GLUE task' }),
   method: choice(METHODS, { help: 'full fine-tuning, uniform LoRA or PRILoRA', default: 'prilora' }),
-  model: optional(str({ help: 'model directory (config.json + model.safetensors); default: the bundled model' })),
+  model: optional(str({ help: 'model directory (config.json + model.safetensors) or hub id (org/name[@revision]); default: the bundled model' })),
+  adapterDir: optional(str({ help: 'continue training this PEFT LoRA adapter (a directory with adapter_config.json, or a hub id) instead of fresh adapters', flag: 'adapter' })),
   data: optional(str({ help: 'GLUE data directory (<dir>/<Task>/<split>.tsv); default: the bundled data' })),
   out: str({ help: 'run directory', default: (c) => `runs/${c.task}-${c.method}`, defaultHelp: 'runs/<task>-<method>' }),
   seed: int({ help: 'seed of the data order, dropout, fresh heads and adapters', default: 0, min: 0 }),
@@ -83,6 +85,7 @@ export function trainOptions(input: TrainInput): TrainOptions {
   const ignored: Record<Method, readonly string[]> = { full: Object.keys(ADAPTER_SPINE), lora: ['rankStart', 'rankEnd'], prilora: ['rank'] };
   const given_ = Object.keys(given.adapter ?? {}).filter((k) => ignored[o.method].includes(k));
   if (given_.length) throw new ConfigError(`adapter.${given_[0]} has no effect with method ${o.method}`, `adapter.${given_[0]}`);
+  if (o.adapterDir !== undefined) checkContinued(o.method, given.adapter);
   return o;
 }
 

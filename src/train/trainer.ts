@@ -21,6 +21,7 @@ import { applyMethod, rankSummary, type MethodSetup } from '../prilora/methods.t
 import { Pruner, type PruneEvent } from '../prilora/pruner.ts';
 import { layerIndex } from '../prilora/targets.ts';
 import type { Progress } from './checkpoint.ts';
+import { continueAdapter } from './continue.ts';
 import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from './batches.ts';
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
@@ -81,7 +82,9 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   const warmup = warmupSteps(o, total);
   const factor = linearWarmupDecay(warmup, total);
 
-  const setup = applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o) });
+  const setup = o.adapterDir !== undefined
+    ? continueAdapter(model, o.adapterDir, keepsStats(o) ? o.adapter.statDecay : undefined)
+    : applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o) });
   print(rankSummary(setup));
   const trainable = model.countParameters(true);
   const dropout = new Generator(o.seed + 1);
