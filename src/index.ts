@@ -32,6 +32,6 @@ export { pretrain, type PretrainResult } from './pretrain/pretrainer.ts';
 export { PRETRAIN_SPINE, pretrainOptions, type PretrainOptions } from './pretrain/options.ts';
 export * from './hub/index.ts';
 export { openAdapted, adapterKind, restoreRunParams, type Adapted, type OpenOptions } from './train/inference.ts';
-export { predictRows, logitsOf, softmax, type Prediction } from './train/predict.ts';
+export { predictRows, logitsOf, type Prediction } from './train/predict.ts';
 export { mergeAdapted, type MergeResult } from './train/merge.ts';
 export { ShardedSafetensors, type TensorSource } from './io/sharded.ts';
