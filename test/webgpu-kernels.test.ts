@@ -92,6 +92,19 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
     expect(census.rows[0].flops).toBe(2 * 8 * 1100 * 24);
   });
 
+  it('a skinny side (≤ 16) gets a 128×16 or 16×128 tile, in every layout', async () => {
+    for (const [m, k, n, tile] of [[300, 70, 8, '128x16'], [9, 70, 300, '16x128']] as const) {
+      for (const [ta, tb] of [[false, false], [true, true], [false, true]]) {
+        const a = twin(ta ? [k, m] : [m, k], m, backend), w = twin(tb ? [n, k] : [k, n], n, backend);
+        backend.startCensus();
+        const y = await P.matmul(maybeT(a.dev, ta), maybeT(w.dev, tb)).data();
+        const census = await backend.stopCensus();
+        expect(census.rows[0].kernel).toContain(`tiled ${tile}x16`);
+        expect(worst(y, P.matmul(maybeT(a.cpu, ta), maybeT(w.cpu, tb)).dataSync())).toBeLessThan(2e-5);
+      }
+    }
+  });
+
   it('layer norm backward: fused dx, dweight and dbias equal float64 autograd (frozen and trainable affine, strided gradient)', async () => {
     for (const [rows, cols] of [[5, 7], [3, 130], [2, 1100]]) {
       for (const trainable of [true, false]) {

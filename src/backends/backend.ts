@@ -196,6 +196,11 @@ export interface Backend {
   /** Optional: kernel dispatches recorded since start (benchmarks report them per step). */
   readonly dispatchCount?: number;
   /**
+   * Optional: host seconds spent handing recorded work to the driver since start (part of the time ops
+   * take to return; on a software device the driver runs the kernels there, so benchmarks subtract it).
+   */
+  readonly submitSeconds?: number;
+  /**
    * Optional: start a per-kernel census of the dispatches that follow (a started census starts over).
    * `dryRun`: storages allocated from now on are placeholders and nothing is sent to the device — kernels
    * are only chosen and counted, so the census of a model too big or too slow for this device can still be

@@ -66,6 +66,8 @@ export class CommandQueue {
 
   /** Number of kernel dispatches so far (tests count what a fused kernel saves). */
   dispatchCount = 0;
+  /** Host seconds inside queue.submit (and the parameter upload before it) so far. */
+  submitSeconds = 0;
 
   /** Remember the first device error; it is raised at the next read, where the caller can handle it. */
   recordFailure(message: string): void {
@@ -142,8 +144,10 @@ export class CommandQueue {
     this.encoder = null;
     this.arena = null;
     this.recorded = 0;
+    const t0 = performance.now();
     this.params.upload();
     this.device.queue.submit([commands]);
+    this.submitSeconds += (performance.now() - t0) / 1000;
     this.submits++;
     if (timed) this.timer!.collect(timed);
     for (const b of this.uploads) b.destroy();

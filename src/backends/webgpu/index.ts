@@ -17,7 +17,6 @@ import { GpuContext } from './context.ts';
 import { describeAdapter, openDevice, type AdapterDescription, type OpenedDevice } from './device.ts';
 import { Kernels, type KernelPolicy } from './kernels.ts';
 import type { PoolStats } from './pool.ts';
-import type { MatmulTiling } from './shaders-matmul.ts';
 
 export interface WebGPUBackendOptions {
   /** the GPU to use; default: `navigator.gpu` in a browser, Dawn in Node */
@@ -203,6 +202,11 @@ export class WebGPUBackend implements Backend {
     return this.ctx.queue.dispatchCount;
   }
 
+  /** Host seconds spent in submits so far (Backend.submitSeconds). */
+  get submitSeconds(): number {
+    return this.ctx.queue.submitSeconds;
+  }
+
   /** Command buffers submitted so far. */
   get submitCount(): number {
     return this.ctx.queue.submitCount;
@@ -223,11 +227,15 @@ export class WebGPUBackend implements Backend {
  * Matmul tiles: 64×64 outputs with 4×4 per invocation where 256 invocations fit (else 32×32 with 64), and
  * for products of at least 512×512 a 128×128 tile with 8×8 per invocation, which halves the loads per
  * multiply-add again at the price of 64 accumulators per invocation. Both need 8 KiB of workgroup memory.
+ * A side of at most 16 (LoRA's rank) gets a 128×16 (or 16×128) tile of 128 invocations instead.
  */
-function chooseTilings(l: OpenedDevice['limits']): { tiling: MatmulTiling; largeTiling: MatmulTiling | null } {
+function chooseTilings(l: OpenedDevice['limits']): Pick<KernelPolicy, 'tiling' | 'largeTiling' | 'narrowTiling' | 'shortTiling'> {
   const fits256 = l.maxInvocationsPerWorkgroup >= 256 && l.maxWorkgroupSizeX >= 16 && l.maxWorkgroupSizeY >= 16 && l.maxWorkgroupStorageBytes >= 8192;
-  if (!fits256) return { tiling: { wx: 8, wy: 8, tm: 4, tn: 4, bk: 16 }, largeTiling: null };
-  return { tiling: { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 }, largeTiling: { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 } };
+  const skinny = l.maxInvocationsPerWorkgroup >= 128 && l.maxWorkgroupSizeX >= 32 && l.maxWorkgroupSizeY >= 32 && l.maxWorkgroupStorageBytes >= 10240;
+  const narrowTiling = skinny ? { wx: 4, wy: 32, tm: 4, tn: 4, bk: 16 } : null;
+  const shortTiling = skinny ? { wx: 32, wy: 4, tm: 4, tn: 4, bk: 16 } : null;
+  if (!fits256) return { tiling: { wx: 8, wy: 8, tm: 4, tn: 4, bk: 16 }, largeTiling: null, narrowTiling, shortTiling };
+  return { tiling: { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 }, largeTiling: { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 }, narrowTiling, shortTiling };
 }
 
 /** Open a device (see WebGPUBackendOptions.gpu) and build a backend on it. */

@@ -27,6 +27,9 @@ export interface MatmulPolicy {
   tiling: MatmulTiling;
   /** a bigger tile for big products (more reuse per loaded value), where the device fits it */
   largeTiling: MatmulTiling | null;
+  /** tiles for one skinny side (≤ 16: LoRA's rank-r products), tall and wide: no 64-wide tile mostly idle */
+  narrowTiling: MatmulTiling | null;
+  shortTiling: MatmulTiling | null;
 }
 
 export interface MatmulOptions {
@@ -72,8 +75,7 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   });
   const shape = `${batch > 1 ? `${batch}×` : ''}${m}x${k}${sac === 1 ? '' : 'ᵀ'} · ${k}x${n}${sbr === 1 && sbc !== 1 ? 'ᵀ' : ''}`;
 
-  const large = policy.largeTiling;
-  const t = large && m >= 512 && n >= 512 ? large : policy.tiling;
+  const t = chooseTiling(policy, m, n);
   const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
   const fits = tiles.every((g) => g <= ctx.limits.maxWorkgroupsPerDimension);
   // skinny products with a long k (LoRA's rank-r gradients) too: split-k spreads them over the device
@@ -101,6 +103,13 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   sumSplits(ctx, partial, out, used, m * n);
   ctx.free(partial);
   return out;
+}
+
+function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {
+  if (p.narrowTiling && n <= 16 && m >= 256) return p.narrowTiling;
+  if (p.shortTiling && m <= 16 && n >= 256) return p.shortTiling;
+  if (p.largeTiling && m >= 512 && n >= 512) return p.largeTiling;
+  return p.tiling;
 }
 
 /** How many ranges of k: 1 unless few tiles face a long k (or the policy forces it). */
