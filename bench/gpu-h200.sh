@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# WebGPU on the lent NVIDIA H200 (the `device` tool), following shared/ENVIRONMENT.md. UNTESTED: no GPU was
-# lent to the task that wrote it. Two steps:
+# WebGPU on the lent NVIDIA H200 (the `device` tool), following shared/ENVIRONMENT.md: one prepared script
+# that checks correctness on the GPU, then times matmul and BERT-base training steps and prints one table
+# beside PyTorch's numbers on the same GPU (shared/anchors/h200_pytorch.jsonl, copied in by `prepare`).
 #
-#   here, in the repository root (network needed for the .deb files):
+#   here, in the repository root (the .deb files need the network; without it `prepare` goes on without them):
 #       bash bench/gpu-h200.sh prepare
 #   then one device call, carrying the two folders it made (about 35 MB of the 64 MiB limit):
 #       run(command: "bash bench/gpu-h200.sh run", carry: [".gpu", ".gl"], timeout_s: 540)
+#   the same end to end on this machine (Mesa llvmpipe, small sizes; its numbers mean nothing):
+#       bash bench/gpu-h200.sh run --small
 #
 # The device has no Node: `prepare` packs this machine's node binary, a one-file bundle of the CLI (no
 # node_modules needed) and a minimal `webgpu` package with dawn.node; `.gl` holds the Vulkan loader and the
-# glvnd libraries the NVIDIA Vulkan driver needs. `run` unpacks them, checks correctness on the GPU first
-# (gradcheck, check-fixture), then times matmul and the BERT-base LoRA train step, and prints a table last.
+# glvnd libraries the NVIDIA Vulkan driver needs. `run` unpacks them, points the Vulkan loader at NVIDIA's ICD
+# (Dawn falls back to its OpenGL backend through NVIDIA's EGL vendor library when Vulkan finds nothing, see
+# src/backends/webgpu/dawn-node.ts), and leaves every command's output in $OUT (or /tmp/prilora-gpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
@@ -32,11 +36,14 @@ prepare() {
   "
   cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$GPU/node_modules/webgpu/"
   xz -T0 -c node_modules/webgpu/dist/linux-x64/dawn.node >"$GPU/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
+  cp bench/gpu-table.mjs "$GPU/"
+  cp "${ANCHORS:-../shared/anchors/h200_pytorch.jsonl}" "$GPU/anchors.jsonl" || echo '{"what":"env","note":"no anchors file"}' >"$GPU/anchors.jsonl"
   # the Vulkan loader and glvnd, exactly as the device tool's README downloads them
-  rm -rf .gl && mkdir -p .gl /tmp/amd64/partial
+  mkdir -p .gl /tmp/amd64/partial
   local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-  apt-get $o update
-  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  if apt-get $o update >/dev/null && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null); then :; else
+    echo "prepare: could not download the Vulkan/glvnd .debs (no network?): .gl is incomplete" >&2
+  fi
   du -sh "$GPU" .gl
 }
 
@@ -45,38 +52,47 @@ unxz_to() { # file.xz → file, with python3's lzma where xz is missing
 }
 
 run() {
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-  export PRILORA_DAWN_BACKEND=vulkan
-  unxz_to "$GPU/node.xz" /tmp/node && chmod +x /tmp/node
+  local small=0
+  [ "${1:-}" = "--small" ] && small=1
+  if [ "$small" = 0 ] && { command -v nvidia-smi >/dev/null || [ -d /usr/local/nvidia ]; }; then
+    # only on the device: these libraries go into its / (never unpack them on a workstation)
+    for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+    ldconfig
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+  fi
+  local node=/tmp/prilora-node
+  unxz_to "$GPU/node.xz" "$node" && chmod +x "$node"
   unxz_to "$GPU/node_modules/webgpu/dist/linux-x64/dawn.node.xz" "$GPU/node_modules/webgpu/dist/linux-x64/dawn.node"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-  local cli=(/tmp/node "$GPU/bundle/prilora.mjs")
-  local out=${OUT:-/tmp}
-  last() { tail -n 1 "$1"; }
-
-  # correctness on the GPU before any timing (the adapter line goes to stderr)
-  "${cli[@]}" gradcheck --backend webgpu --json >"$out/gradcheck.txt" 2>"$out/adapter.txt" || true
-  "${cli[@]}" check-fixture test/fixtures/hf/bert_cls --backend webgpu --json >"$out/fixture.txt" 2>&1 || true
-  for n in 1024 2048 4096; do
-    timeout 120 "${cli[@]}" bench matmul --n "$n" --backend webgpu --json >"$out/matmul-$n.txt" 2>&1 || echo '{"error":"failed"}' >>"$out/matmul-$n.txt"
-  done
-  timeout 240 "${cli[@]}" bench train-step --size base --method lora --batch 32 --seq 128 --backend webgpu --json \
-    >"$out/train-step.txt" 2>&1 || echo '{"error":"failed"}' >>"$out/train-step.txt"
-
-  echo
-  echo "adapter:       $(head -n 1 "$out/adapter.txt")"
-  echo "gradcheck:     $(last "$out/gradcheck.txt")"
-  echo "check-fixture: $(last "$out/fixture.txt")"
-  for n in 1024 2048 4096; do echo "matmul $n:   $(last "$out/matmul-$n.txt")"; done
-  echo "train-step:    $(last "$out/train-step.txt")"
-  echo "goals: matmul n=4096 >= 25000 GFLOP/s; BERT-base LoRA train step >= 290.7 seq/s (0.5 x PyTorch's 581.4, anchors/h200_pytorch.jsonl)"
+  local out=${OUT:-/tmp/prilora-gpu}
+  mkdir -p "$out"
+  local cli=("$node" "$GPU/bundle/prilora.mjs")
+  local ns step budget
+  if [ "$small" = 1 ]; then
+    ns="256 512"; step=(--size deep --batch 2 --seq 16 --steps 2 --warmup 1); budget=240
+  else
+    ns="4096 8192"; step=(--size base --batch 32 --seq 128); budget=150
+  fi
+  # each command leaves its JSON line (its last line) in $out/NAME.json and the rest in $out/NAME.log
+  one() {
+    local name=$1 limit=$2; shift 2
+    if timeout "$limit" "${cli[@]}" "$@" --backend webgpu --json >"$out/$name.log" 2>&1; then :; else echo "{\"error\":\"exit $? (timeout $limit s?)\"}" >>"$out/$name.log"; fi
+    tail -n 1 "$out/$name.log" >"$out/$name.json"
+  }
+  # correctness on the GPU before any timing; the adapter line is the first line of every log
+  one gradcheck 120 gradcheck
+  one fixture 120 check-fixture test/fixtures/hf/bert_cls
+  for n in $ns; do one "matmul-$n" 120 bench matmul --n "$n"; done
+  for m in lora full prilora; do one "train-$m" "$budget" bench train-step "${step[@]}" --method "$m"; done
+  # the kernels of one BERT-base LoRA step at 32 x 128 (counted, not run: any device, a second or two)
+  one census 60 bench train-step --size base --batch 32 --seq 128 --method lora --census dry
+  grep -m1 '^webgpu:' "$out/gradcheck.log" >"$out/adapter.txt" || echo 'webgpu: (no adapter line)' >"$out/adapter.txt"
+  "$node" "$GPU/gpu-table.mjs" "$out" "$GPU/anchors.jsonl" "$small"
 }
 
 case "${1:-}" in
   prepare) prepare ;;
-  run) run ;;
-  *) echo "usage: bash bench/gpu-h200.sh prepare|run" >&2; exit 2 ;;
+  run) shift; run "$@" ;;
+  *) echo "usage: bash bench/gpu-h200.sh prepare | run [--small]" >&2; exit 2 ;;
 esac

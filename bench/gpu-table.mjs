@@ -1,0 +1,50 @@
+// The last step of bench/gpu-h200.sh: one table from the JSON lines its commands left in OUT, with
+// PyTorch's numbers on the same GPU beside them. Plain JavaScript: it runs on the carried node binary.
+// usage: node gpu-table.mjs OUT ANCHORS.jsonl SMALL(0|1)
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [out, anchorsFile, smallFlag] = process.argv.slice(2);
+const small = smallFlag === '1';
+const read = (name) => {
+  try {
+    return JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8'));
+  } catch {
+    return { error: 'no result' };
+  }
+};
+const anchors = readFileSync(anchorsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const torchMatmul = anchors.find((a) => a.what === 'matmul_f32' && a.tf32 === false);
+const torchStep = (mode) => anchors.find((a) => a.what === 'train_step' && a.arch === 'bert-base' && a.mode === mode && a.dtype === 'fp32');
+const f = (x, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
+const err = (r) => (r.error ? `failed (${r.error})` : null);
+
+const rows = [];
+const ns = small ? [256, 512] : [4096, 8192];
+for (const n of ns) {
+  const r = read(`matmul-${n}`);
+  const t = r.gflops / 1000;
+  const torch = n === torchMatmul?.n ? torchMatmul.tflops : null;
+  const kernel = r.kernel ? ` (${r.kernel}${r.kernel_gflops ? `; kernel ${f(r.kernel_gflops / 1000, 2)} by timestamps` : ''})` : '';
+  rows.push([`matmul ${n}² fp32, TFLOP/s`, err(r) ?? `${f(t, small ? 4 : 2)}${kernel}`, torch ? f(torch, 1) : `— (anchor at ${torchMatmul?.n ?? '?'})`, torch && !r.error ? f(t / torch, 2) : '—', '≥ 25']);
+}
+for (const m of ['lora', 'full', 'prilora']) {
+  const r = read(`train-${m}`);
+  const torch = torchStep(m);
+  const what = small ? `deep (12/64) ${m}, ${r.batch ?? '?'}×${r.seq ?? '?'}` : `BERT-base ${m}, 32×128`;
+  const ours = err(r) ?? `${f(r.seq_per_s, 1)} seq/s; ${r.dispatches ?? '—'} dispatches/step, ${f(r.host_us_per_dispatch, 1)} µs host each`;
+  const goal = m === 'lora' && torch ? `≥ ${f(0.5 * torch.seq_per_s, 1)}` : '';
+  rows.push([`${what}, seq/s`, ours, torch ? f(torch.seq_per_s, 1) : '— (no anchor)', torch && !r.error && !small ? f(r.seq_per_s / torch.seq_per_s, 2) : '—', goal]);
+}
+const census = read('census');
+rows.push(['census: BERT-base LoRA step 32×128, dispatches', err(census) ?? `${census.dispatches} (dry run, kernels chosen and counted)`, '—', '—', '≤ 800']);
+
+const g = read('gradcheck'), fx = read('fixture');
+console.log('');
+console.log(readFileSync(join(out, 'adapter.txt'), 'utf8').trim());
+console.log(`gradcheck: ${g.pass === true ? `pass (${g.ops} ops)` : `FAIL ${JSON.stringify(g).slice(0, 200)}`}; check-fixture bert_cls: ${fx.pass === true ? 'pass' : `FAIL ${JSON.stringify(fx).slice(0, 200)}`}`);
+if (small) console.log('small sizes on this machine (software rasteriser or small device): the numbers below show the script works, not speed');
+console.log('');
+console.log('| measure | prilora (webgpu) | PyTorch fp32, H200 | ratio | goal |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.join(' | ')} |`);
