@@ -11,6 +11,7 @@ import { main } from '../src/cli/main.ts';
 import { createHash } from 'node:crypto';
 import { readSafetensorsFile, serializeSafetensors, writeSafetensorsFile, type SafetensorEntry } from '../src/io/safetensors.ts';
 import { readCheckpoint } from '../src/train/checkpoint.ts';
+import { readLog } from '../src/train/log.ts';
 import type { TrainInput } from '../src/train/options.ts';
 import { train } from '../src/train/trainer.ts';
 
@@ -81,9 +82,26 @@ describe('checkpoints', () => {
 
   it('a checkpoint of other options is refused naming each option that differs', async () => {
     const { o } = await finished();
-    await expect(train({ ...o, resume: true, lr: 1e-3, prune: { every: 2, ratio: 0.25 } }, silent)).rejects.toThrow(
-      /made with other options: lr \(checkpoint 0\.0008, now 0\.001\); prune\.ratio \(checkpoint 0\.5, now 0\.25\)/,
+    await expect(train({ ...o, resume: true, weightDecay: 0.1, prune: { every: 2, ratio: 0.25 } }, silent)).rejects.toThrow(
+      /made with other options: weightDecay \(checkpoint 0\.01, now 0\.1\); prune\.ratio \(checkpoint 0\.5, now 0\.25\)/,
     );
+  });
+
+  it('a diverging run (--lr 1e3) stops at its first bad step, keeps its last good checkpoint, and resumes at a lower rate', async () => {
+    const o = quick({ lr: 1e3, maxSteps: 30, saveEvery: 4, trainLimit: 480 });
+    const err = (await train(o, silent).catch((e) => e)) as Error;
+    const m = /^step (\d+): (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped, the last good checkpoint \(.*, step (\d+)\) is intact$/.exec(err.message);
+    expect(m, err.message).not.toBeNull();
+    expect(Number(m![4])).toBe(4 * Math.floor((Number(m![1]) - 1) / 4)); // the last save before the bad step
+    expect(readCheckpoint(join(o.out, 'checkpoint')).stored.step).toBe(Number(m![4]));
+    // the learning rate may change on resume: the step after the checkpoint runs again, now at 1e-4
+    const lines: string[] = [];
+    const next = Number(m![4]) + 1;
+    await train({ ...o, lr: 1e-4, resume: true }, { print: (l) => lines.push(l), afterStep: (step) => (step === next ? 'stop' : undefined) });
+    expect(lines).toContain(`resumed from ${join(o.out, 'checkpoint')} at step ${m![4]}`);
+    const step = readLog(join(o.out, 'log.jsonl')).find((l) => l.type === 'step' && l.step === next) as { loss: number; lr: number };
+    expect(Number.isFinite(step.loss)).toBe(true);
+    expect(step.lr).toBeLessThanOrEqual(1e-4);
   });
 });
 

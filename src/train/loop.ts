@@ -89,10 +89,13 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
     if (s.start) log.write(s.start);
   }
   const sink = progressSink(s.totalSteps, p.step, s.logEvery, s.print);
+  /** the step of the checkpoint on disk, null while there is none */
+  let saved: number | null = s.resume ? p.step : null;
   const save = async () => {
     p.dropoutOffset = s.dropout.offset;
     p.logLines = log.lines;
     await saveCheckpoint(ckptDir, s.model, s.adapters, s.opt, p);
+    saved = p.step;
   };
   let lastEval = null as LoopResult['lastEval'];
   const evalNow = async () => {
@@ -104,7 +107,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
     lastEval = { step: p.step, metrics };
   };
   const nonFinite = (what: string, step: number, value: number) => {
-    const where = p.step > 0 ? `the last good checkpoint (${ckptDir}, saved at or before step ${p.step}) is intact` : 'no checkpoint was written';
+    const where = saved !== null ? `the last good checkpoint (${ckptDir}, step ${saved}) is intact` : 'no checkpoint had been written yet';
     return new NonFiniteError(`step ${step}: ${what} is ${value}; training stopped, ${where}`);
   };
   const timeLeft = () => s.deadline === undefined || performance.now() < s.deadline;

@@ -53,9 +53,12 @@ export interface TrainResult {
   run: RunModel;
 }
 
-/** What a resume must agree on: anything that changes the sequence of updates. */
+/**
+ * What a resume must agree on: anything that changes the sequence of updates, except the learning rate,
+ * so that a run stopped by a divergence can continue from its last good checkpoint at a lower one.
+ */
 function fingerprint(o: TrainOptions, backend: Backend): string {
-  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, ...rest } = o;
+  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, lr: _lr, ...rest } = o;
   return JSON.stringify({ ...rest, backend: backend.name });
 }
 
