@@ -56,6 +56,16 @@ export interface AdamWStep {
   bc2Sqrt: number;
 }
 
+/** One parameter of a multi-tensor AdamW update (Backend.adamwAll): adamw's operands and its group's decay. */
+export interface AdamWItem {
+  p: View;
+  g: View;
+  m: View;
+  v: View;
+  mask: View | null;
+  weightDecay: number;
+}
+
 export interface AdamWResult {
   p: Storage;
   m: Storage;
@@ -187,6 +197,12 @@ export interface Backend {
    * Null where this device cannot; the caller then uses ops (prilora/statistics.ts).
    */
   columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number): Storage | null;
+  /**
+   * Optional: `adamw` for many parameters in few dispatches (multi-tensor), each item with its own weight
+   * decay (h.weightDecay is not used); results in the items' order. Null where the device cannot (the
+   * caller then updates parameter by parameter).
+   */
+  adamwAll?(items: readonly AdamWItem[], h: AdamWStep): AdamWResult[] | null;
 
   /**
    * Optional (device backends that queue work): resolves when every kernel recorded so far has run on the

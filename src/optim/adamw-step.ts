@@ -38,3 +38,23 @@ export function adamwStep(p: Tensor, g: Tensor, mo: { m: Tensor; v: Tensor }, ma
   if (!r) return adamwComposite(p, g, mo, mask, h);
   return { p: wrap(b, r.p, p.shape), m: wrap(b, r.m, p.shape), v: wrap(b, r.v, p.shape) };
 }
+
+/**
+ * Every update in a few multi-tensor dispatches (Backend.adamwAll) where the backend has them and every
+ * item fits (as adamwStep's); null otherwise, and the caller steps parameter by parameter.
+ */
+export function adamwAllStep(
+  items: readonly { p: Tensor; g: Tensor; mo: { m: Tensor; v: Tensor }; mask: Tensor | null; weightDecay: number }[],
+  h: AdamWStep,
+): AdamWTensors[] | null {
+  const b = items[0]?.p.backend;
+  if (!b?.adamwAll || items.some((it) => it.p.backend !== b)) return null;
+  const fits = items.every((it) =>
+    [it.g, it.mo.m, it.mo.v, ...(it.mask ? [it.mask] : [])].every((t) => t.dtype === it.p.dtype && t.shape.join() === it.p.shape.join() && isContiguous(t.layout)) && isContiguous(it.p.layout));
+  if (!fits) return null;
+  const r = b.adamwAll(items.map((it) => ({
+    p: it.p.view('adamw'), g: it.g.view('adamw'), m: it.mo.m.view('adamw'), v: it.mo.v.view('adamw'), mask: it.mask?.view('adamw') ?? null, weightDecay: it.weightDecay,
+  })), h);
+  if (!r) return null;
+  return r.map((x, i) => ({ p: wrap(b, x.p, items[i].p.shape), m: wrap(b, x.m, items[i].p.shape), v: wrap(b, x.v, items[i].p.shape) }));
+}

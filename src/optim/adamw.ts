@@ -13,7 +13,7 @@ import { scalar, tensor, zerosLike } from '../tensor/create.ts';
 import type { TypedArray } from '../core/dtype.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import { Tensor } from '../tensor/tensor.ts';
-import { adamwStep } from './adamw-step.ts';
+import { adamwAllStep, adamwStep } from './adamw-step.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -80,17 +80,21 @@ export class AdamW {
     const [beta1, beta2] = this.betas;
     const hyper = { lr, beta1, beta2, eps: this.eps, bc1: 1 - beta1 ** this.step, bc2Sqrt: Math.sqrt(1 - beta2 ** this.step) };
     noGrad(() => {
+      const todo: { p: Tensor; g: Tensor; mo: Moments; mask: Tensor | null; weightDecay: number }[] = [];
       for (const group of this.groups) {
         for (const p of group.params) {
-          const g = p.grad;
-          if (!g) continue;
-          const mo = this.moments.get(p) ?? this.init(p);
-          const next = adamwStep(p, g, mo, this.masks.get(p) ?? null, { ...hyper, weightDecay: group.weightDecay });
-          p.assignFrom(next.p);
-          mo.m.assignFrom(next.m);
-          mo.v.assignFrom(next.v);
+          if (!p.grad) continue;
+          todo.push({ p, g: p.grad, mo: this.moments.get(p) ?? this.init(p), mask: this.masks.get(p) ?? null, weightDecay: group.weightDecay });
         }
       }
+      // one multi-tensor kernel for all where the backend has it, else one update per parameter
+      const all = adamwAllStep(todo, { ...hyper, weightDecay: 0 });
+      todo.forEach((t, i) => {
+        const next = all?.[i] ?? adamwStep(t.p, t.g, t.mo, t.mask, { ...hyper, weightDecay: t.weightDecay });
+        t.p.assignFrom(next.p);
+        t.mo.m.assignFrom(next.m);
+        t.mo.v.assignFrom(next.v);
+      });
     });
   }
 

@@ -10,11 +10,12 @@
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
  * browser) is opened by `createWebGPUBackend()`.
  */
-import type { AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
+import type { AdamWItem, AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import type { DType, TypedArray } from '../../core/dtype.ts';
 import { GpuContext } from './context.ts';
 import { describeAdapter, openDevice, type AdapterDescription, type OpenedDevice } from './device.ts';
+import { adamwAll } from './kernels-multi.ts';
 import { Kernels, type KernelPolicy } from './kernels.ts';
 import type { PoolStats } from './pool.ts';
 
@@ -146,6 +147,10 @@ export class WebGPUBackend implements Backend {
     return this.kernels.adamw(p, g, m, v, mask, h);
   }
 
+  adamwAll(items: readonly AdamWItem[], h: AdamWStep): AdamWResult[] | null {
+    return adamwAll(this.ctx, items, h);
+  }
+
   sumOfSquares(xs: readonly View[]): Storage | null {
     return this.kernels.sumOfSquares(xs);
   }
@@ -175,6 +180,11 @@ export class WebGPUBackend implements Backend {
 
   stopCensus(): Promise<CensusReport> {
     return this.ctx.stopCensus();
+  }
+
+  /** The limits the kernels size themselves by. */
+  get limits(): OpenedDevice['limits'] {
+    return this.ctx.limits;
   }
 
   /** The optional device features in use (device.ts OPTIONAL_FEATURES). */

@@ -1,16 +1,16 @@
 /**
  * Host side of the multi-tensor kernels (shaders-multi.ts): Backend.sumOfSquares and Backend.scaleAll,
- * which gradient clipping runs over every gradient of a model. As many tensors share a dispatch as the
+ * which gradient clipping runs over every gradient of a model, and Backend.adamwAll. As many tensors share a dispatch as the
  * device's storage-buffer limit allows (at most 15 for the sum, 7 for the scaling; 7 and 3 under the 8 buffers compatibility mode promises); a short last
  * group repeats its first tensor with length 0.
  */
 import { contiguousLayout, isContiguous, sizeOf } from '../../core/layout.ts';
-import type { View } from '../backend.ts';
+import type { AdamWItem, AdamWResult, AdamWStep, View } from '../backend.ts';
 import type { GpuContext, GpuStorage } from './context.ts';
 import { Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
-import { scaleAllKernel, sumSquaresKernel, SUMSQ_CHUNK } from './shaders-multi.ts';
+import { adamwAllKernel, scaleAllKernel, sumSquaresKernel, SUMSQ_CHUNK } from './shaders-multi.ts';
 
 const usable = (xs: readonly View[]): boolean => xs.length > 0 && xs.every((x) => x.storage.dtype === 'float32' && isContiguous(x.layout));
 
@@ -75,4 +75,54 @@ export function scaleAll(ctx: GpuContext, xs: readonly View[], factor: View): Gp
     for (const s of spare) ctx.free(s);
   }
   return outs;
+}
+
+/**
+ * Backend.adamwAll: as many parameters per dispatch as the storage-buffer limit allows (7 bindings each,
+ * 8 with a mask; items grouped by whether they have one). Null where fewer than two fit a dispatch (one
+ * adamw per parameter is then as good) or an operand is not contiguous float32 of p's length.
+ */
+export function adamwAll(ctx: GpuContext, items: readonly AdamWItem[], h: Omit<AdamWStep, 'weightDecay'>): AdamWResult[] | null {
+  const fits = items.every((it) => {
+    const n = sizeOf(it.p.layout.shape);
+    return [it.p, it.g, it.m, it.v, ...(it.mask ? [it.mask] : [])].every((x) => x.storage.dtype === 'float32' && isContiguous(x.layout) && sizeOf(x.layout.shape) === n);
+  });
+  if (!fits || items.length === 0) return null;
+  const limit = ctx.limits.maxStorageBuffersPerStage;
+  if (Math.floor(limit / 8) < 2) return null;
+  const results: AdamWResult[] = new Array(items.length);
+  for (const masked of [false, true]) {
+    const idx = items.map((_, i) => i).filter((i) => (items[i].mask !== null) === masked);
+    const per = Math.min(8, Math.floor(limit / (masked ? 8 : 7)));
+    const kernel = generatedKernel(`adamw all ${masked} ${per}`, () => adamwAllKernel(masked, per, FLAT_WORKGROUP));
+    for (const group of groups(idx, per)) {
+      const params = new Params();
+      for (const x of [h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2Sqrt]) params.pushFloat(x);
+      const storages: GpuStorage[] = [];
+      const spare: GpuStorage[] = [];
+      let longest = 0, elements = 0;
+      for (let j = 0; j < per; j++) {
+        const it = group[j] === undefined ? null : items[group[j]];
+        const n = it ? sizeOf(it.p.layout.shape) : 0;
+        longest = Math.max(longest, n);
+        elements += n;
+        const views = it ? [it.p, it.g, it.m, it.v, ...(masked ? [it.mask!] : [])] : null;
+        params.push(n, ...(views ? views.map((v) => v.layout.offset) : new Array(masked ? 5 : 4).fill(0)));
+        params.pushFloat(it ? 1 - h.lr * it.weightDecay : 1);
+        // a missing slot reads the group's first parameter and writes scratch it never touches (length 0)
+        const first = items[group[0]];
+        storages.push(...(views ?? [first.p, first.g, first.m, first.v, ...(masked ? [first.mask!] : [])]).map((v) => ctx.own(v.storage)));
+        const outs = [0, 1, 2].map(() => ctx.allocRaw('float32', it ? n : 1));
+        storages.push(...outs);
+        if (it) results[group[j]] = { p: outs[0], m: outs[1], v: outs[2] };
+        else spare.push(...outs);
+      }
+      if (longest > 0) {
+        const [gx, gy] = ctx.flatGrid(longest, FLAT_WORKGROUP);
+        ctx.launch(kernel, storages, params, [gx, gy, per], { shape: `${group.length} tensors, ${elements} elements`, flops: 12 * elements, bytes: 4 * (masked ? 8 : 7) * elements });
+      }
+      for (const s of spare) ctx.free(s);
+    }
+  }
+  return results;
 }
