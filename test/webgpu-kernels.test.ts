@@ -105,6 +105,25 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
     }
   });
 
+  it('reductions: column sums over a long dim share workgroups, long rows get one each; sum, max (NaN wins) and int32 equal float64', async () => {
+    const cases: [number[], number[]][] = [[[600, 50], [0]], [[300, 3, 40], [0]], [[3, 700], [1]], [[40, 300], [1]], [[260, 7], [0]]];
+    for (const [shape, axes] of cases) {
+      const x = twin(shape, shape[0], backend);
+      for (const op of ['sum', 'max'] as const) {
+        const f = (t: P.Tensor) => (op === 'sum' ? P.sum(t, axes) : P.max(t, axes));
+        expect(worst(await f(x.dev).data(), f(x.cpu).dataSync()), `${op} ${shape} over ${axes}`).toBeLessThan(2e-5);
+      }
+    }
+    const probe = twin([600, 50], 1, backend).dev;
+    backend.startCensus();
+    await P.sum(probe, 0).data();
+    expect((await backend.stopCensus()).rows[0].kernel).toBe('reduce sum columns');
+    const withNan = P.tensor(Float32Array.from({ length: 600 * 3 }, (_, i) => (i === 3 * 400 + 1 ? NaN : i % 7)), { shape: [600, 3], backend });
+    expect([...(await P.max(withNan, 0).data())].map(String)).toEqual(['6', 'NaN', '6']);
+    const ints = P.tensor(Int32Array.from({ length: 600 * 2 }, (_, i) => i), { shape: [600, 2], backend });
+    expect([...(await P.sum(ints, 0).data())]).toEqual([359400, 360000]);
+  });
+
   it('layer norm backward: fused dx, dweight and dbias equal float64 autograd (frozen and trainable affine, strided gradient)', async () => {
     for (const [rows, cols] of [[5, 7], [3, 130], [2, 1100]]) {
       for (const trainable of [true, false]) {

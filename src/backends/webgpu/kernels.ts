@@ -12,7 +12,7 @@ import { coalesce, coalesceWithOutput, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { adamwKernel, FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKernel } from './shaders-elementwise.ts';
 import { recordMatmul, type MatmulOptions, type MatmulPolicy } from './kernels-matmul.ts';
-import { columnNormEmaKernel, reduceKernel, scatterAddKernel } from './shaders-reduce.ts';
+import { columnNormEmaKernel, reduceColumnsKernel, reduceKernel, scatterAddKernel } from './shaders-reduce.ts';
 import { scaleAll, sumOfSquares } from './kernels-multi.ts';
 import { RowKernels } from './kernels-rows.ts';
 
@@ -93,14 +93,23 @@ export class Kernels {
     const k = coalesce(keptShape, [kept.map((d) => strides[d]), contiguousStrides(keptShape)]);
     const r = coalesce(redShape, [axes.map((d) => strides[d])]);
     const group = sizeOf(redShape);
-    const threads = this.policy.workgroupReductions && group >= 1024 && outputs <= 2048 ? this.workgroupThreads(256) : 1;
+    const info = { shape: `${dims(shape)} → ${dims(keptShape)}`, flops: outputs * group, bytes: 4 * (outputs * group + outputs) };
+    // contiguous outputs over one long strided dim: adjacent outputs share a workgroup (reduceColumnsKernel)
+    const columns = this.policy.workgroupReductions && k.shape.length === 1 && k.strides[0][0] === 1 && r.shape.length === 1 && group >= 256 && outputs < 65536;
+    if (columns && this.ctx.limits.maxInvocationsPerWorkgroup >= 256 && this.ctx.limits.maxWorkgroupSizeY >= 8) {
+      const params = new Params();
+      params.push(outputs, group, r.strides[0][0], offset);
+      const kernel = generatedKernel(`reduce columns ${op} ${src.dtype}`, () => reduceColumnsKernel(op, src.dtype, 32, 8));
+      this.ctx.launch(kernel, [src, out], params, this.ctx.flatGrid(Math.ceil(outputs / 32), 1), info);
+      return out;
+    }
+    // long groups get a workgroup each while there are few enough outputs to give every one a workgroup
+    const threads = this.policy.workgroupReductions && group >= 256 && outputs <= 16384 ? this.workgroupThreads(group >= 1024 ? 256 : 64) : 1;
     const params = new Params();
     params.push(outputs, ...k.shape, ...k.strides[0], ...r.shape, ...r.strides[0], offset, group);
     const spec = { op, dtype: src.dtype, keptRank: k.shape.length, reducedRank: r.shape.length, threads };
     const kernel = generatedKernel(`reduce ${Object.values(spec)}`, () => reduceKernel(spec));
-    this.ctx.launch(kernel, [src, out], params, threads === 1 ? this.ctx.flatGrid(outputs, FLAT_WORKGROUP) : this.ctx.flatGrid(outputs, 1), {
-      shape: `${dims(shape)} → ${dims(keptShape)}`, flops: outputs * group, bytes: 4 * (outputs * group + outputs),
-    });
+    this.ctx.launch(kernel, [src, out], params, threads === 1 ? this.ctx.flatGrid(outputs, FLAT_WORKGROUP) : this.ctx.flatGrid(outputs, 1), info);
     return out;
   }
 

@@ -157,3 +157,38 @@ ${flatEntry(FLAT_WORKGROUP, `  let cols = p(0u);
   Y[i] = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(acc);`)}`;
   return { label: `columnNormEma${masked ? ' masked' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'uniform'] };
 }
+
+/**
+ * A reduction over one strided dim into contiguous outputs (a column sum such as a bias gradient, Σ over
+ * 4096 tokens of [4096, 768]): `cw` adjacent outputs per workgroup, whose `lanes` invocations each walk a
+ * share of the reduced dim (a row's `cw` loads are adjacent, so they coalesce) and then combine. The serial
+ * kernel would give each output one invocation: too few for a big device. Parameters: [outputs, reduced
+ * length, reduced stride, offset]; launch grid ⌈outputs / cw⌉.
+ */
+export function reduceColumnsKernel(op: ReduceOp, dtype: DType, cw: number, lanes: number): Kernel {
+  const type = wgslType(dtype);
+  const combine = combineFor(op, dtype);
+  const body = `  let c = wid.x * ${cw}u + lid.x;
+  var acc: ${type} = ${initFor(op, dtype)};
+  if (c < p(0u)) {
+    for (var r = lid.y; r < p(1u); r += ${lanes}u) { acc = ${combine('acc', 'X[p(3u) + c + r * p(2u)]')}; }
+  }
+  let at = lid.y * ${cw}u + lid.x;
+  buf[at] = acc;
+  workgroupBarrier();
+  for (var s = ${lanes / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.y < s) { buf[at] = ${combine('buf[at]', `buf[at + s * ${cw}u]`)}; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && c < p(0u)) { Y[c] = buf[lid.x]; }`;
+  const source = `@group(0) @binding(0) var<storage, read> X: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> Y: array<${type}>;
+${paramsBlock(2, 4)}
+${helpersFor(body + combine('a', 'b'))}
+var<workgroup> buf: array<${type}, ${cw * lanes}>;
+@compute @workgroup_size(${cw}, ${lanes})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+${body}
+}`;
+  return { label: `reduce ${op} columns`, source, bindings: ['read', 'write', 'uniform'] };
+}
