@@ -92,6 +92,25 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
     expect(census.rows[0].flops).toBe(2 * 8 * 1100 * 24);
   });
 
+  it('vec4 loads where rows are 16-byte aligned along k; an unaligned view (offset 1, odd row stride) falls back', async () => {
+    const a = twin([70, 65], 1, backend), w = twin([48, 65], 2, backend);
+    const a4 = twin([70, 64], 3, backend), w4 = twin([48, 64], 4, backend);
+    const cases: [P.Tensor, P.Tensor, P.Tensor, P.Tensor, string][] = [
+      // k = 64 in a row-major A and a column-major B (x·Wᵀ): both along k, aligned
+      [a4.dev, P.transpose(w4.dev), a4.cpu, P.transpose(w4.cpu), 'vec4 ab'],
+      // rows 65 apart and starting at element 1: scalar loads
+      [P.slice(a.dev, 1, 1, 65), P.transpose(P.slice(w.dev, 1, 1, 65)), P.slice(a.cpu, 1, 1, 65), P.transpose(P.slice(w.cpu, 1, 1, 65)), ''],
+    ];
+    for (const [ad, bd, ac, bc, label] of cases) {
+      backend.startCensus();
+      const y = await P.matmul(ad, bd).data();
+      const census = await backend.stopCensus();
+      if (label) expect(census.rows[0].kernel).toContain(label);
+      else expect(census.rows[0].kernel).not.toContain('vec4');
+      expect(worst(y, P.matmul(ac, bc).dataSync())).toBeLessThan(2e-5);
+    }
+  });
+
   it('a skinny side (≤ 16) gets a 128×16 or 16×128 tile, in every layout', async () => {
     for (const [m, k, n, tile] of [[300, 70, 8, '128x16'], [9, 70, 300, '16x128']] as const) {
       for (const [ta, tb] of [[false, false], [true, true], [false, true]]) {

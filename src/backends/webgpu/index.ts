@@ -26,6 +26,8 @@ export interface WebGPUBackendOptions {
   matmul?: KernelPolicy['matmul'];
   /** split-k of long-k products with few output tiles: 'auto', 'always' (tests), 'never' */
   splitK?: KernelPolicy['splitK'];
+  /** vec4 loads in the tiled matmul where aligned (default on) */
+  vec4?: boolean;
   /** workgroup-memory combines for long rows and reductions (default on) */
   workgroupReductions?: boolean;
   /** commands recorded before a submit is forced (default 256) */
@@ -49,6 +51,7 @@ export class WebGPUBackend implements Backend {
     this.kernels = new Kernels(this.ctx, {
       matmul: opts.matmul ?? 'auto',
       splitK: opts.splitK ?? 'auto',
+      vec4: opts.vec4 ?? true,
       workgroupReductions: opts.workgroupReductions ?? true,
       ...chooseTilings(opened.limits),
     });

@@ -16,7 +16,7 @@ import type { GpuContext, GpuStorage } from './context.ts';
 import { coalesce, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
-import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, type MatmulEpilogue, type MatmulTiling, type TiledVariant } from './shaders-matmul.ts';
+import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type TiledVariant } from './shaders-matmul.ts';
 import { reduceKernel } from './shaders-reduce.ts';
 
 export interface MatmulPolicy {
@@ -24,6 +24,8 @@ export interface MatmulPolicy {
   matmul: 'auto' | 'tiled' | 'simple';
   /** 'auto': split k where few output tiles face a long k; 'always' (tests) wherever k allows two splits */
   splitK: 'auto' | 'always' | 'never';
+  /** vec4 loads of operands read along k where aligned */
+  vec4: boolean;
   tiling: MatmulTiling;
   /** a bigger tile for big products (more reuse per loaded value), where the device fits it */
   largeTiling: MatmulTiling | null;
@@ -87,7 +89,15 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
     return out;
   }
   const splits = batch === 1 && !e.scale && !e.bias ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
-  const variant: TiledVariant = { tiling: t, aAlongK: sac === 1 && sar !== 1, bAlongK: sbr === 1 && sbc !== 1, splitK: splits > 1, epilogue: e };
+  const aAlongK = sac === 1 && sar !== 1, bAlongK = sbr === 1 && sbc !== 1;
+  // vec4 loads where every row starts 16-byte aligned and k comes in fours (batch offsets too)
+  const aligned = (offset: number, rowStride: number, batchStrides: readonly number[]) =>
+    policy.vec4 && k % 4 === 0 && offset % 4 === 0 && rowStride % 4 === 0 && batchStrides.every((s) => s % 4 === 0);
+  const variant: TiledVariant = {
+    tiling: t, aAlongK, bAlongK, splitK: splits > 1, epilogue: e,
+    aVec4: aAlongK && aligned(la.offset, sar, c.strides[0]) && vec4Fits(t, tileM(t)),
+    bVec4: bAlongK && aligned(lb.offset, sbc, c.strides[1]) && vec4Fits(t, tileN(t)),
+  };
   const kernel = generatedKernel(`matmul tiled ${rb} ${Object.values(t)} ${tiledLabel(variant)}`, () => matmulTiledKernel(rb, variant));
   if (splits === 1) {
     ctx.launch(kernel, [...inputs, out], params, tiles, info(shape));

@@ -28,9 +28,9 @@ export interface MatmulEpilogue {
   bias: boolean;
 }
 
-function header(e: MatmulEpilogue): string {
-  return `@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
+function header(e: MatmulEpilogue, aVec4 = false, bVec4 = false): string {
+  return `@group(0) @binding(0) var<storage, read> A: array<${aVec4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> B: array<${bVec4 ? 'vec4f' : 'f32'}>;
 ${e.bias ? '@group(0) @binding(2) var<storage, read> BIAS: array<f32>;\n' : ''}@group(0) @binding(${e.bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;`;
 }
 
@@ -99,13 +99,20 @@ export interface TiledVariant {
   bAlongK: boolean;
   /** grid z is the split of k, the output [splits, m, n] partial products (batch must be 1) */
   splitK: boolean;
+  /**
+   * load four adjacent k at once (the operand is read as vec4s): along k with k, the row stride and the
+   * offset multiples of 4 (the host checks)
+   */
+  aVec4: boolean;
+  bVec4: boolean;
   epilogue: MatmulEpilogue;
 }
 
 export function tiledLabel(v: TiledVariant): string {
   const t = v.tiling;
   const order = `${v.aAlongK ? 'k' : 'm'}${v.bAlongK ? 'k' : 'n'}`;
-  return `matmul tiled ${tileM(t)}x${tileN(t)}x${t.bk} ${order}${v.splitK ? ' split-k' : ''}${v.epilogue.bias ? ' +bias' : ''}${v.epilogue.scale ? ' ·scale' : ''}`;
+  const vec = v.aVec4 || v.bVec4 ? ` vec4 ${v.aVec4 ? 'a' : ''}${v.bVec4 ? 'b' : ''}` : '';
+  return `matmul tiled ${tileM(t)}x${tileN(t)}x${t.bk} ${order}${vec}${v.splitK ? ' split-k' : ''}${v.epilogue.bias ? ' +bias' : ''}${v.epilogue.scale ? ' ·scale' : ''}`;
 }
 
 /**
@@ -113,7 +120,24 @@ export function tiledLabel(v: TiledVariant): string {
  * e of the slice is (row e / bk, k e % bk), so consecutive invocations read consecutive k; else
  * (row e % rows, k e / rows). The padding of the k-fastest layout spreads its strided stores over banks.
  */
-function loadSlice(name: string, dst: string, rows: number, pitch: number, bk: number, threads: number, alongK: boolean, rowBase: string, rowLimit: string, rowStride: string, kStride: string, base: string): string {
+function loadSlice(name: string, dst: string, rows: number, pitch: number, bk: number, threads: number, alongK: boolean, rowBase: string, rowLimit: string, rowStride: string, kStride: string, base: string, vec4 = false): string {
+  if (vec4) {
+    // (row, 4 adjacent k) per invocation: k is a multiple of 4, so a vec4 is all in or all out of range
+    const q4 = bk / 4;
+    return `    for (var q = 0u; q < ${(q4 * rows) / threads}u; q++) {
+      let e = tid + q * ${threads}u;
+      let lr = e / ${q4}u;
+      let lk = (e % ${q4}u) * 4u;
+      let gr = ${rowBase} + lr;
+      let gk = k0 + lk;
+      var v = vec4f(0.0);
+      if (gr < ${rowLimit} && gk < kEnd) { v = ${name}[(${base} + gr * ${rowStride} + gk) / 4u]; }
+      ${dst}[lk * ${pitch}u + lr] = v.x;
+      ${dst}[(lk + 1u) * ${pitch}u + lr] = v.y;
+      ${dst}[(lk + 2u) * ${pitch}u + lr] = v.z;
+      ${dst}[(lk + 3u) * ${pitch}u + lr] = v.w;
+    }`;
+  }
   const [r, kk] = alongK ? [`e / ${bk}u`, `e % ${bk}u`] : [`e % ${rows}u`, `e / ${rows}u`];
   return `    for (var q = 0u; q < ${(bk * rows) / threads}u; q++) {
       let e = tid + q * ${threads}u;
@@ -127,11 +151,17 @@ function loadSlice(name: string, dst: string, rows: number, pitch: number, bk: n
     }`;
 }
 
+/** Whether a slice of `rows` rows loads as vec4s evenly over the workgroup. */
+export function vec4Fits(t: MatmulTiling, rows: number): boolean {
+  return t.bk % 4 === 0 && ((t.bk / 4) * rows) % (t.wx * t.wy) === 0;
+}
+
 /** Launch grid: (n tiles, m tiles, batch or splits). */
 export function matmulTiledKernel(batchRank: number, v: TiledVariant): Kernel {
   const t = v.tiling;
   const bm = tileM(t), bn = tileN(t), threads = t.wx * t.wy;
   if ((t.bk * bm) % threads || (t.bk * bn) % threads) throw new Error('matmul tiling: a slice must split evenly over the workgroup');
+  if ((v.aVec4 && !vec4Fits(t, bm)) || (v.bVec4 && !vec4Fits(t, bn))) throw new Error('matmul tiling: vec4 loads must split evenly over the workgroup');
   const pa = bm + (v.aAlongK ? 1 : 0), pb = bn + (v.bAlongK ? 1 : 0);
   const body = `  let m = p(1u); let n = p(2u); let k = p(3u);
   let sar = p(4u); let sac = p(5u); let sbr = p(6u); let sbc = p(7u);
@@ -148,8 +178,8 @@ ${batchOffsets(batchRank, 'batch')}
   let tid = lid.y * ${t.wx}u + lid.x;
   var acc: array<f32, ${t.tm * t.tn}>;
   for (var k0 = kBegin; k0 < kEnd; k0 += ${t.bk}u) {
-${loadSlice('A', 'As', bm, pa, t.bk, threads, v.aAlongK, 'row0', 'm', 'sar', 'sac', 'oa')}
-${loadSlice('B', 'Bs', bn, pb, t.bk, threads, v.bAlongK, 'col0', 'n', 'sbc', 'sbr', 'ob')}
+${loadSlice('A', 'As', bm, pa, t.bk, threads, v.aAlongK, 'row0', 'm', 'sar', 'sac', 'oa', v.aVec4)}
+${loadSlice('B', 'Bs', bn, pb, t.bk, threads, v.bAlongK, 'col0', 'n', 'sbc', 'sbr', 'ob', v.bVec4)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${t.bk}u; kk++) {
       var af: array<f32, ${t.tm}>;
@@ -171,7 +201,7 @@ ${loadSlice('B', 'Bs', bn, pb, t.bk, threads, v.bAlongK, 'col0', 'n', 'sbc', 'sb
   }`;
   // rows of a tile are spread over lid.y with stride wy (and columns over lid.x with stride wx) so that
   // neighbouring invocations touch neighbouring addresses, in workgroup memory and in Y
-  const source = `${header(v.epilogue)}
+  const source = `${header(v.epilogue, v.aVec4, v.bVec4)}
 ${paramsBlock(v.epilogue.bias ? 4 : 3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
 var<workgroup> As: array<f32, ${t.bk * pa}>;
 var<workgroup> Bs: array<f32, ${t.bk * pb}>;
