@@ -89,10 +89,14 @@ export class GpuContext {
   async stopCensus(): Promise<CensusReport> {
     const census = this.census;
     if (!census) throw new BackendError('webgpu: stopCensus without startCensus');
-    if (!census.dryRun) await this.idle();
-    await this.timer?.settle();
-    this.endTimer();
-    this.census = null;
+    try {
+      if (!census.dryRun) await this.idle();
+      await this.timer?.settle();
+    } finally {
+      // a device error surfacing here still ends the census
+      this.endTimer();
+      this.census = null;
+    }
     return census.report();
   }
 

@@ -1,0 +1,68 @@
+/**
+ * Dispatches and host µs per dispatch of one training step on WebGPU, for any checkout of this project
+ * (so that a change can be measured against the commit before it): a 12-layer BERT (hidden 32, 2 heads,
+ * FFN 64, batch 4 × 8; counts do not depend on these sizes) with clipping and AdamW, as bench/README.md
+ * reports it. Host time is the step's synchronous part less the time inside queue.submit (where Mesa's
+ * llvmpipe runs the kernels), per dispatch; the median and the best of 10 steps after 4 warm-up steps.
+ *
+ *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full]
+ *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
+ */
+import { resolve } from 'node:path';
+
+const root = resolve(process.argv[2] ?? '.');
+const method = process.argv[3] ?? 'lora';
+const P = await import(`${root}/src/index.ts`);
+const { openBackend } = await import(`${root}/src/cli/devices.ts`);
+const { parseBertConfig } = await import(`${root}/src/nn/bert.ts`);
+const backend = await openBackend('webgpu');
+P.setDefaultBackend(backend);
+// the context and its device are internal: reached here only to time submits the same way in every version
+const queue = (backend as unknown as { ctx: { device: GPUDevice } }).ctx.device.queue;
+const submit = queue.submit.bind(queue);
+let submitMs = 0;
+queue.submit = (c: Iterable<GPUCommandBuffer>) => {
+  const t = performance.now();
+  submit(c);
+  submitMs += performance.now() - t;
+};
+const cfg = parseBertConfig({
+  model_type: 'bert', vocab_size: 100, hidden_size: 32, num_hidden_layers: 12, num_attention_heads: 2, intermediate_size: 64,
+  max_position_embeddings: 64, num_labels: 2, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
+});
+const on = { backend };
+const model = new P.BertForSequenceClassification(cfg, { ...on, generator: new P.Generator(1) });
+P.applyMethod(model, method, {}, { seed: 0 });
+model.train();
+const opt = new P.AdamW(P.paramGroups(model, 0.01), { lr: 1e-3 });
+const [batch, seq] = [4, 8];
+const inputIds = P.tensor(Int32Array.from({ length: batch * seq }, (_, i) => (i * 7) % 100), { shape: [batch, seq], ...on });
+const attentionMask = P.tensor(Int32Array.from({ length: batch * seq }, (_, i) => (i % seq < seq - 3 ? 1 : 0)), { shape: [batch, seq], ...on });
+const labels = P.tensor(Int32Array.from({ length: batch }, (_, i) => i % 2), on);
+const step = () => {
+  const loss = P.tidy(() => {
+    const l = P.withTokenMask(attentionMask, () => model.forward({ inputIds, attentionMask, labels }).loss!);
+    l.backward();
+    return l;
+  });
+  P.clipGradNorm(opt.params, 1.0).dispose();
+  opt.update();
+  opt.zeroGrad();
+  return loss;
+};
+const hostUs: number[] = [];
+let dispatches = 0, loss = 0;
+for (let i = 0; i < 14; i++) {
+  const d0 = (backend as { dispatchCount: number }).dispatchCount;
+  submitMs = 0;
+  const t0 = performance.now();
+  const l = step();
+  const recordMs = performance.now() - t0;
+  dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
+  if (i >= 4) hostUs.push(((recordMs - submitMs) * 1000) / dispatches);
+  loss = (await l.data())[0];
+  l.dispose();
+}
+hostUs.sort((a, b) => a - b);
+console.log(JSON.stringify({ root, method, dispatches, host_us_median: +hostUs[5].toFixed(1), host_us_best: +hostUs[0].toFixed(1), loss }));
+process.exit(0);
