@@ -44,7 +44,8 @@ describe('prilora train', () => {
     // unit of rank, LoRA r = 8 in every layer, PRILoRA 4 → 12 linearly, plus the classifier head
     const cfg = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/config.json'), 'utf8'));
     const [h, ffn, layers, labels] = [cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, task === 'stsb' ? 1 : 2];
-    const head = h * labels + labels;
+    // the head: the classifier, and the pooler, which a masked-LM checkpoint lacks, so it is drawn fresh and trains
+    const head = h * labels + labels + (h * h + h);
     const perRank = 4 * (h + h) + (h + ffn) + (ffn + h);
     const ranks = method === 'lora' ? P.uniformRanks(layers, 8) : P.linearRanks(layers, 4, 12);
     if (method !== 'full') expect(r.json.trainable).toBe(ranks.reduce((s, x) => s + x, 0) * perRank + head);

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ConfigError, FormatError } from '../core/errors.ts';
+import { ConfigError, FormatError, PriloraError } from '../core/errors.ts';
 
 export interface EncodeOptions {
   /** Upper bound on the final length, special tokens included. */
@@ -132,6 +132,7 @@ export class TextTokenizer {
   private readonly template: Template;
 
   private constructor(json: JsonObject, config: JsonObject) {
+    checkVocabulary(json);
     this.tok = new Tokenizer(json, config);
     this.template = buildTemplate(json.post_processor);
     let maxId = -1;
@@ -159,16 +160,17 @@ export class TextTokenizer {
   static fromFile(path: string): TextTokenizer {
     const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'tokenizer.json') : path;
     const configPath = join(dirname(file), 'tokenizer_config.json');
-    return new TextTokenizer(readJson(file), existsSync(configPath) ? readJson(configPath) : {});
+    const [json, config] = [readJson(file), existsSync(configPath) ? readJson(configPath) : {}];
+    return typedErrors(`${file}: cannot use this tokenizer`, () => new TextTokenizer(json, config));
   }
 
   static fromJSON(obj: object, config: object = {}): TextTokenizer {
-    return new TextTokenizer(obj as JsonObject, config as JsonObject);
+    return typedErrors('cannot use this tokenizer.json', () => new TextTokenizer(obj as JsonObject, config as JsonObject));
   }
 
   /** Content ids of one text, no special tokens. */
   tokenizeIds(text: string): number[] {
-    return this.tok.encode(text, { add_special_tokens: false }).ids;
+    return typedErrors('tokenizer', () => this.tok.encode(text, { add_special_tokens: false }).ids);
   }
 
   tokenize(text: string): string[] {
@@ -237,5 +239,41 @@ export class TextTokenizer {
     // The library throws on an empty list; HF returns ''.
     if (ids.length === 0) return '';
     return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false });
+  }
+}
+
+/**
+ * The tokenizers library throws plain Errors (and TypeErrors on odd JSON shapes): as FormatErrors, so a
+ * broken tokenizer.json is one clear line like every other bad file.
+ */
+function typedErrors<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof PriloraError) throw e;
+    throw new FormatError(`${what}: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+/** The most tokens a vocabulary may have (and the largest id): far above any real one. */
+const MAX_VOCAB = 1 << 24;
+
+/**
+ * The vocabulary's shape, checked before the library sees it: the library trusts ids as array indices, so
+ * a vocabulary with an id of 10⁹ (or a list of numbers where a map belongs) stalls it for minutes.
+ */
+function checkVocabulary(json: JsonObject): void {
+  const model = json.model as JsonObject | undefined;
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new FormatError('tokenizer: "model" must be an object');
+  const vocab = model.vocab;
+  if (model.type === 'Unigram') {
+    const ok = Array.isArray(vocab) && vocab.length <= MAX_VOCAB && vocab.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && Number.isFinite(e[1]));
+    if (!ok) throw new FormatError('tokenizer: a Unigram "model.vocab" must be a list of [token, score] pairs');
+    return;
+  }
+  if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) throw new FormatError(`tokenizer: "model.vocab" of a ${String(model.type)} model must map tokens to ids`);
+  const ids = Object.values(vocab);
+  if (ids.length > MAX_VOCAB || ids.some((id) => !Number.isInteger(id) || (id as number) < 0 || (id as number) >= MAX_VOCAB)) {
+    throw new FormatError(`tokenizer: "model.vocab" ids must be integers in [0, ${MAX_VOCAB})`);
   }
 }

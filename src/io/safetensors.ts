@@ -183,7 +183,13 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<buffer>'): Safe
 
 /** Reads the whole file (Node's readFile limit of 2 GiB applies). */
 export function readSafetensorsFile(path: string): SafetensorsFile {
-  return new SafetensorsFile(readFileSync(path), path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new FormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return new SafetensorsFile(bytes, path);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { arange, zeros } from '../tensor/create.ts';
 import type { DType } from '../core/dtype.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { ConfigError, ShapeError, fmtShape } from '../core/errors.ts';
-import { ConfigReader, type Json } from './config.ts';
+import { ConfigReader, checkModelSize, type Json } from './config.ts';
 import { Dropout, Embedding, LayerNorm, Linear } from './layers.ts';
 import { Module } from './module.ts';
 import { ACTIVATIONS, Intermediate, ResidualOutput, paramOptions, type Activation, type ModelOptions } from './blocks.ts';
@@ -48,25 +48,32 @@ export function parseBertConfig(json: Json, file = 'config.json'): BertConfig {
   if (problemType !== 'regression' && problemType !== 'single_label_classification') {
     throw new ConfigError(`${file}: unsupported problem_type "${String(problemType)}" (supported: single_label_classification, regression)`);
   }
-  const hiddenDropout = r.num('hidden_dropout_prob', 0.1);
-  return {
+  const hiddenDropout = r.prob('hidden_dropout_prob', 0.1);
+  const cfg: BertConfig = {
     vocabSize: r.int('vocab_size', undefined, 1),
     hiddenSize: hidden,
     numLayers: r.int('num_hidden_layers', undefined, 1),
     numHeads: heads,
     intermediateSize: r.int('intermediate_size', undefined, 1),
     hiddenAct: r.oneOf('hidden_act', ACTIVATIONS, 'gelu'),
-    layerNormEps: r.num('layer_norm_eps', 1e-12),
+    layerNormEps: r.positive('layer_norm_eps', 1e-12),
     maxPositions: r.int('max_position_embeddings', undefined, 1),
     typeVocabSize: r.int('type_vocab_size', 2, 0),
     hiddenDropout,
-    attentionDropout: r.num('attention_probs_dropout_prob', 0.1),
-    classifierDropout: json.classifier_dropout == null ? hiddenDropout : r.num('classifier_dropout'),
+    attentionDropout: r.prob('attention_probs_dropout_prob', 0.1),
+    classifierDropout: json.classifier_dropout == null ? hiddenDropout : r.prob('classifier_dropout', 0),
     numLabels,
     problemType,
-    initializerRange: r.num('initializer_range', 0.02),
+    initializerRange: r.positive('initializer_range', 0.02),
     padTokenId: r.int('pad_token_id', 0),
   };
+  if (cfg.padTokenId >= cfg.vocabSize) throw new ConfigError(`${file}: pad_token_id ${cfg.padTokenId} is outside the vocabulary (vocab_size ${cfg.vocabSize})`);
+  const { vocabSize: v, hiddenSize: h, intermediateSize: f, numLayers: l, maxPositions: p, typeVocabSize: t } = cfg;
+  checkModelSize(file, {
+    'the word embeddings (vocab_size × hidden_size)': v * h, 'the position embeddings (max_position_embeddings × hidden_size)': p * h,
+    'each FFN matrix (intermediate_size × hidden_size)': f * h, 'the classifier (num_labels × hidden_size)': numLabels * h,
+  }, (v + p + t) * h + l * (4 * h * h + 2 * h * f) + h * h + numLabels * h);
+  return cfg;
 }
 
 export interface EncoderInputs {

@@ -21,6 +21,22 @@ export function readJsonFile(path: string): Json {
   return obj as Json;
 }
 
+/** The most elements one tensor may have (4 GiB of float32: the CPU fast path's whole heap). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+/** The most parameters a model may have (8 GiB of float32). */
+export const MAX_MODEL_PARAMETERS = 2 ** 31;
+
+/**
+ * Refuse a config whose weights could not be allocated, before anything is: `tensors` names the largest
+ * weight matrices by the fields that size them, with their element counts.
+ */
+export function checkModelSize(file: string, tensors: Record<string, number>, total: number): void {
+  for (const [what, n] of Object.entries(tensors)) {
+    if (!(n <= MAX_TENSOR_ELEMENTS)) throw new ConfigError(`${file}: ${what} would have ${n.toExponential(3)} elements, more than the ${MAX_TENSOR_ELEMENTS.toExponential(3)} one tensor may hold`);
+  }
+  if (!(total <= MAX_MODEL_PARAMETERS)) throw new ConfigError(`${file}: the model would have ${total.toExponential(3)} parameters, more than the ${MAX_MODEL_PARAMETERS.toExponential(3)} this engine allocates`);
+}
+
 /** Typed field access that names the file and field in every error. */
 export class ConfigReader {
   constructor(readonly json: Json, readonly file: string) {}
@@ -50,6 +66,20 @@ export class ConfigReader {
     const v = this.str(name, fallback);
     if (!choices.includes(v as T)) throw new ConfigError(`${this.file}: unsupported ${name} "${v}" (supported: ${choices.join(', ')})`);
     return v as T;
+  }
+
+  /** A probability in [0, 1) (dropout). */
+  prob(name: string, fallback: number): number {
+    const v = this.num(name, fallback);
+    if (v < 0 || v >= 1) throw new ConfigError(`${this.file}: "${name}" must be in [0, 1), got ${v}`);
+    return v;
+  }
+
+  /** A number > 0 (layer-norm epsilon, initialiser range). */
+  positive(name: string, fallback: number): number {
+    const v = this.num(name, fallback);
+    if (!(v > 0)) throw new ConfigError(`${this.file}: "${name}" must be > 0, got ${v}`);
+    return v;
   }
 
   /** Number of labels as transformers derives it: num_labels, else the size of id2label, else 2. */

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../core/errors.ts';
 import { ACTIVATIONS, type Activation } from './bert.ts';
-import { ConfigReader, type Json } from './config.ts';
+import { ConfigReader, checkModelSize, type Json } from './config.ts';
 
 /** The pooler accepts the encoder's activations and plain tanh (ACT2FN names). */
 export const POOLER_ACTIVATIONS = [...ACTIVATIONS, 'tanh'] as const;
@@ -143,8 +143,8 @@ export function parseDebertaV2Config(json: Json, file = 'config.json'): DebertaV
     throw new ConfigError(`${file}: unsupported problem_type "${String(problemType)}" (supported: single_label_classification, regression)`);
   }
   const maxPositions = r.int('max_position_embeddings', 512, 1);
-  const hiddenDropout = r.num('hidden_dropout_prob', 0.1);
-  return {
+  const hiddenDropout = r.prob('hidden_dropout_prob', 0.1);
+  const cfg: DebertaV2Config = {
     vocabSize: r.int('vocab_size', undefined, 1),
     hiddenSize: hidden,
     embeddingSize: r.int('embedding_size', hidden, 1),
@@ -152,20 +152,27 @@ export function parseDebertaV2Config(json: Json, file = 'config.json'): DebertaV
     numHeads: heads,
     intermediateSize: r.int('intermediate_size', undefined, 1),
     hiddenAct: r.oneOf('hidden_act', ACTIVATIONS, 'gelu'),
-    layerNormEps: r.num('layer_norm_eps', 1e-7),
+    layerNormEps: r.positive('layer_norm_eps', 1e-7),
     maxPositions,
     positionBiasedInput: bool(r, 'position_biased_input', true),
     typeVocabSize: r.int('type_vocab_size', 0, 0),
     relative: relativeConfig(r, maxPositions),
     hiddenDropout,
-    attentionDropout: r.num('attention_probs_dropout_prob', 0.1),
+    attentionDropout: r.prob('attention_probs_dropout_prob', 0.1),
     poolerAct: r.oneOf('pooler_hidden_act', POOLER_ACTIVATIONS, 'gelu'),
-    poolerDropout: r.num('pooler_dropout', 0),
-    classifierDropout: json.cls_dropout == null ? hiddenDropout : r.num('cls_dropout'),
+    poolerDropout: r.prob('pooler_dropout', 0),
+    classifierDropout: json.cls_dropout == null ? hiddenDropout : r.prob('cls_dropout', 0),
     numLabels,
     problemType,
     implicitProblemType,
-    initializerRange: r.num('initializer_range', 0.02),
+    initializerRange: r.positive('initializer_range', 0.02),
     padTokenId: r.int('pad_token_id', 0),
   };
+  if (cfg.padTokenId >= cfg.vocabSize) throw new ConfigError(`${file}: pad_token_id ${cfg.padTokenId} is outside the vocabulary (vocab_size ${cfg.vocabSize})`);
+  const { vocabSize: v, hiddenSize: h, embeddingSize: e, intermediateSize: f, numLayers: l, maxPositions: p } = cfg;
+  checkModelSize(file, {
+    'the word embeddings (vocab_size × embedding_size)': v * e, 'the position embeddings (max_position_embeddings × hidden_size)': p * h,
+    'each FFN matrix (intermediate_size × hidden_size)': f * h, 'the classifier (num_labels × hidden_size)': numLabels * h,
+  }, v * e + p * h + l * (4 * h * h + 2 * h * f) + h * h + numLabels * h);
+  return cfg;
 }

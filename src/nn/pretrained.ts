@@ -21,6 +21,8 @@ export function checkpointState(file: TensorSource, dtype: 'float32' | 'float64'
     if (target === null) continue;
     // float32 models still take F64 checkpoints (rounded once, when the tensor is created)
     const data = dtype === 'float64' || info.dtype === 'F64' ? file.getFloat64(name) : file.getFloat32(name);
+    // a NaN weight would otherwise surface only as "loss is NaN" steps later
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new ConfigError(`${file.fileName}: ${name} holds ${data[i]} at element ${i}`);
     out.set(target, { data, shape: info.shape });
   }
   return out;

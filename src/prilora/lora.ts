@@ -56,6 +56,8 @@ export class LoraAdapter implements LinearDelta {
   constructor(readonly name: string, readonly target: Linear, opts: LoraOptions) {
     if (!Number.isInteger(opts.rank) || opts.rank < 1) throw new ConfigError(`${name}: LoRA rank must be a positive integer, got ${opts.rank}`);
     if (target.child('lora_A')) throw new ConfigError(`${name}: already has a LoRA adapter`);
+    const width = Math.min(target.inFeatures, target.outFeatures);
+    if (opts.rank > width) throw new ConfigError(`${name}: LoRA rank ${opts.rank} exceeds the layer's width ${width} (${target.inFeatures} → ${target.outFeatures})`);
     this.rank = opts.rank;
     this.alpha = opts.alpha;
     const dtype = target.weight.dtype;

@@ -28,6 +28,11 @@ export interface ApplyOptions {
   seed?: number;
   /** keep PRILoRA's input statistics (default: for prilora; the trainer asks whenever pruning reads them) */
   keepStats?: boolean;
+  /**
+   * Parameters the checkpoint lacked (drawn fresh, e.g. the pooler of a masked-LM checkpoint): their modules
+   * train alongside the head (modules_to_save), since frozen random weights would only stand in the way.
+   */
+  fresh?: readonly string[];
 }
 
 /**
@@ -37,6 +42,8 @@ export interface ApplyOptions {
 export function applyMethod(model: Module & { numLayers: number }, method: Method, adapter: Partial<AdapterOptions> = {}, a: ApplyOptions = {}): MethodSetup {
   if (!METHODS.includes(method)) throw new ConfigError(`method must be one of ${METHODS.join(', ')}, got "${method}"`, 'method');
   const o = adapterOptions(adapter);
+  const freshModules = (a.fresh ?? []).map((n) => n.slice(0, n.lastIndexOf('.'))).filter((m) => !o.modulesToSave.some((h) => m === h || m.startsWith(`${h}.`)));
+  if (freshModules.length) o.modulesToSave = [...o.modulesToSave, ...new Set(freshModules)];
   const setup: MethodSetup = { method, adapters: [], ranks: new Map(), defaultRank: o.rank, defaultAlpha: o.alpha, options: o };
   if (method === 'full') {
     for (const p of model.parameters()) p.requiresGrad = true;

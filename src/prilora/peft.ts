@@ -102,15 +102,30 @@ export function importPeft(model: Module, dir: string, opts: { statDecay?: numbe
   for (const [k, v] of [['use_dora', false], ['use_rslora', false], ['fan_in_fan_out', false], ['bias', 'none']] as const) {
     if (cfg[k] !== undefined && cfg[k] !== v) throw new ConfigError(`${cfgPath}: ${k} = ${JSON.stringify(cfg[k])} is not supported`);
   }
-  const r = Number(cfg.r);
-  const alpha = Number(cfg.lora_alpha ?? r);
+  const fail = (field: string, want: string) => {
+    throw new ConfigError(`${cfgPath}: ${field} must be ${want}, got ${JSON.stringify(cfg[field]) ?? 'nothing'}`);
+  };
+  const r = cfg.r as number;
+  if (!Number.isInteger(r) || r < 1) fail('r', 'a positive integer');
+  const alpha = (cfg.lora_alpha ?? r) as number;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) fail('lora_alpha', 'a positive number');
+  const dropout = (cfg.lora_dropout ?? 0) as number;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail('lora_dropout', 'a number in [0, 1)');
   const targets = cfg.target_modules as string | string[];
-  if (typeof targets !== 'string' && !Array.isArray(targets)) throw new ConfigError(`${cfgPath}: target_modules must be a string or a list`);
-  const rankPattern = (cfg.rank_pattern ?? {}) as Record<string, number>;
-  const alphaPattern = (cfg.alpha_pattern ?? {}) as Record<string, number>;
+  if (typeof targets !== 'string' && !(Array.isArray(targets) && targets.every((t) => typeof t === 'string'))) fail('target_modules', 'a string or a list of strings');
+  const pattern = (field: string, integer: boolean): Record<string, number> => {
+    const v = cfg[field] ?? {};
+    const ok = typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((x) => typeof x === 'number' && x > 0 && (!integer || Number.isInteger(x)));
+    if (!ok) fail(field, `an object of ${integer ? 'positive integers' : 'positive numbers'}`);
+    return v as Record<string, number>;
+  };
+  const rankPattern = pattern('rank_pattern', true);
+  const alphaPattern = pattern('alpha_pattern', false);
+  const saved = cfg.modules_to_save ?? [];
+  if (!Array.isArray(saved) || !saved.every((m) => typeof m === 'string')) fail('modules_to_save', 'null or a list of module names');
   const moduleNames = new Set([...model.namedModules()].map(([n]) => n));
   // PEFT lists both "classifier" and "score" for SEQ_CLS; keep the heads this model has
-  const modulesToSave = ((cfg.modules_to_save ?? []) as string[]).filter((m) => moduleNames.has(m));
+  const modulesToSave = (saved as string[]).filter((m) => moduleNames.has(m));
   const setup: MethodSetup = {
     method: Object.keys(rankPattern).length ? 'prilora' : 'lora',
     adapters: [],
@@ -118,7 +133,7 @@ export function importPeft(model: Module, dir: string, opts: { statDecay?: numbe
     defaultRank: r,
     defaultAlpha: alpha,
     options: {
-      rank: r, alpha, rankStart: r, rankEnd: r, alphaPerRank: false, dropout: Number(cfg.lora_dropout ?? 0),
+      rank: r, alpha, rankStart: r, rankEnd: r, alphaPerRank: false, dropout,
       targets, statDecay: opts.statDecay ?? 0.9, modulesToSave,
     },
   };

@@ -122,7 +122,7 @@ export function openAdapted(o: OpenOptions): Adapted {
     seed = o.seed ?? rec.options.seed;
     run = load(o.model ?? rec.modelDir, glueTaskSpec(task).numLabels, seed);
     const ro = rec.options;
-    setup = ro.adapterDir !== undefined ? importPeft(run.model, ro.adapterDir) : applyMethod(run.model, ro.method, ro.adapter, { seed: ro.seed, keepStats: false });
+    setup = ro.adapterDir !== undefined ? importPeft(run.model, ro.adapterDir) : applyMethod(run.model, ro.method, ro.adapter, { seed: ro.seed, keepStats: false, fresh: run.missing });
     restoreRunParams(join(o.adapter!, 'checkpoint'), run);
     const fresh = unrestored(run, (n) => setup!.method === 'full' || setup!.options.modulesToSave.some((h) => n.startsWith(`${h}.`)));
     if (fresh.length && seed !== rec.options.seed) notes.push(`${fresh.join(', ')}: not in the base model nor trained; drawn from seed ${seed}, not the run's ${rec.options.seed}, so results differ from the run's`);

@@ -38,7 +38,10 @@ export type RunWeights = Omit<RunModel, 'tokenizer'>;
 
 export function loadRunModel(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: Backend; seed: number }): RunModel {
   const w = loadRunWeights(dir, numLabels, o);
-  return { ...w, tokenizer: runTokenizer(w.dir, Number(w.config.vocab_size)) };
+  const tokenizer = runTokenizer(w.dir, Number(w.config.vocab_size));
+  const rows = Number(w.config.vocab_size);
+  if (tokenizer.vocabSize > rows) throw new ConfigError(`${w.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the embedding table only ${rows} rows (vocab_size): ids from ${rows} on would index past it`, 'model');
+  return { ...w, tokenizer };
 }
 
 export function loadRunWeights(dir: string | undefined, numLabels: number, o: { dtype?: FloatDType; backend?: Backend; seed: number }): RunWeights {

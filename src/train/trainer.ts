@@ -87,7 +87,7 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
 
   const setup = o.adapterDir !== undefined
     ? continueAdapter(model, o.adapterDir, keepsStats(o) ? o.adapter.statDecay : undefined)
-    : applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o) });
+    : applyMethod(model, o.method, o.adapter, { seed: o.seed, keepStats: keepsStats(o), fresh: run.missing });
   print(rankSummary(setup));
   const trainable = model.countParameters(true);
   const dropout = new Generator(o.seed + 1);
