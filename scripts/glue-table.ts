@@ -1,10 +1,11 @@
 /**
  * Regenerates the README's GLUE comparison: full fine-tuning, LoRA r = 8 and PRILoRA 4→12 on CoLA,
- * SST-2, MRPC, STS-B and RTE, several seeds each (mean ± std), plus the PRILoRA ablation (linear ranks
- * only: no pruning; pruning only: uniform ranks 8 with pruning) on one task.
+ * SST-2, MRPC, STS-B and RTE, several seeds each (mean ± std), plus the PRILoRA ablations (linear ranks
+ * only: no pruning; pruning only: uniform ranks 8 with pruning).
  *
  *   npx tsx scripts/glue-table.ts [--model DIR] [--seeds 0,1,2] [--tasks cola,sst2,mrpc,stsb,rte]
- *                                 [--train-limit N] [--epochs N] [--out runs/glue-table]
+ *                                 [--train-limit N] [--epochs N] [--out runs/glue-table] [--threads N]
+ *                                 [--variants full,prilora 4→12] [--ablation sst2,cola]
  *
  * The README's table: `npx tsx scripts/glue-table.ts` (full training sets, the per-task defaults), with a
  * trivial row (the training split's majority class, or mean) and the bag-of-words anchor of bench/bow.
@@ -20,6 +21,7 @@ import { loadGlueSplit } from '../src/data/glue.ts';
 import { glueTaskSpec, type GlueTask } from '../src/data/glue-tasks.ts';
 import { glueMetrics } from '../src/data/metrics.ts';
 import type { TrainInput } from '../src/train/options.ts';
+import { cpuBackend } from '../src/backends/cpu/index.ts';
 import { train } from '../src/train/trainer.ts';
 
 interface Row {
@@ -34,7 +36,8 @@ interface Row {
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, seeds: { type: 'string', default: '0,1,2' }, tasks: { type: 'string', default: 'cola,sst2,mrpc,stsb,rte' },
-    'train-limit': { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string', default: 'runs/glue-table' }, ablation: { type: 'string', default: 'sst2' },
+    'train-limit': { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string', default: 'runs/glue-table' }, ablation: { type: 'string', default: 'cola,sst2,mrpc,stsb,rte' },
+    threads: { type: 'string' }, variants: { type: 'string' },
   },
 });
 const out = values.out!;
@@ -58,10 +61,14 @@ const VARIANTS: Record<string, Omit<TrainInput, 'task'>> = {
 };
 const tasks = values.tasks!.split(',') as GlueTask[];
 const seeds = values.seeds!.split(',').map(Number);
+// two processes of one thread each beat one of two threads on 2 cores (no fork-join between kernels)
+if (values.threads) cpuBackend().setThreads(Number(values.threads));
+const only = values.variants?.split(',');
 
 for (const task of tasks) {
   for (const [variant, v] of Object.entries(VARIANTS)) {
-    if (variant.includes('only') && task !== values.ablation) continue;
+    if (variant.includes('only') && !values.ablation!.split(',').includes(task)) continue;
+    if (only && !only.includes(variant)) continue;
     for (const seed of seeds) {
       if (finished().some((r) => key(r.variant, r.task, r.seed) === key(variant, task, seed))) continue;
       const o: TrainInput = {

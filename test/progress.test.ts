@@ -15,7 +15,7 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 describe('progress on a terminal', () => {
   it.skipIf(!hasScript && !process.env.CI)('redraws during the run, shows evaluation lines and fits 80 columns', () => {
     const dir = mkdtempSync(join(tmpdir(), 'prilora-tty-'));
-    const cmd = `stty cols 80; ${process.execPath} ${join(ROOT, 'bin/prilora.js')} train --task sst2 --train-limit 640 --eval-limit 32 --eval-every 20 --out ${join(dir, 'run')}`;
+    const cmd = `stty cols 80; ${process.execPath} ${join(ROOT, 'bin/prilora.js')} train --task sst2 --train-limit 640 --epochs 3 --eval-limit 32 --eval-every 20 --out ${join(dir, 'run')}`;
     const r = spawnSync('script', ['-qfc', cmd, join(dir, 'tty.log')], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     const raw = readFileSync(join(dir, 'tty.log'), 'utf8');

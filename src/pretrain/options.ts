@@ -22,7 +22,7 @@ export const PRETRAIN_SPINE = {
   warmup: int({ help: 'linear warm-up steps', default: 500, min: 0 }),
   weightDecay: num({ help: 'AdamW weight decay (not on biases and LayerNorm)', default: 0.01, min: 0 }),
   maskProb: num({ help: 'share of tokens predicted (80 % [MASK], 10 % random, 10 % kept)', default: 0.15, min: 0, max: 1, minExclusive: true, maxExclusive: true }),
-  dropout: num({ help: 'dropout while pretraining (the exported config carries 0.1 for fine-tuning)', default: 0.1, min: 0, max: 1, maxExclusive: true }),
+  dropout: num({ help: 'dropout while pretraining, and in the exported config (fine-tuning uses it)', default: 0.1, min: 0, max: 1, maxExclusive: true }),
   corpus: list({ help: `text sources (${CORPUS_SOURCES.join(', ')}; imdb needs scripts/fetch-corpus.ts)`, default: BUNDLED_SOURCES, choices: CORPUS_SOURCES }),
   minutes: optional(num({ help: 'stop (checkpoint and model exported) after this many minutes; --resume continues', min: 0, minExclusive: true })),
   evalEvery: int({ help: 'held-out evaluation every N steps', default: 500, min: 1 }),

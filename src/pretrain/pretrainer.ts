@@ -43,12 +43,16 @@ function mlmBatch(rows: readonly Instance[], padId: number, backend: Backend): M
   });
 }
 
-/** The config of the model being pretrained (`dropout`) or exported (BERT's 0.1, for fine-tuning). */
-export function modelConfig(o: PretrainOptions, dropout = 0.1): Record<string, unknown> {
+/**
+ * The config of the model being pretrained or exported: the pretraining dropout in both, since a model
+ * pretrained without dropout fine-tunes better without it (the bundled model, SST-2 held out: PRILoRA
+ * 75.4 % with dropout 0, 72.8 % with 0.1).
+ */
+export function modelConfig(o: PretrainOptions): Record<string, unknown> {
   return {
     model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: o.vocabSize, hidden_size: o.hidden,
     num_hidden_layers: o.layers, num_attention_heads: o.heads, intermediate_size: o.ffn, hidden_act: 'gelu',
-    hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout, max_position_embeddings: o.positions, type_vocab_size: 2,
+    hidden_dropout_prob: o.dropout, attention_probs_dropout_prob: o.dropout, max_position_embeddings: o.positions, type_vocab_size: 2,
     initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0, tie_word_embeddings: true,
   };
 }
@@ -126,7 +130,7 @@ export async function pretrain(
   const mostFrequent = [...counts].sort((a, b) => b[1] - a[1])[0][0];
   print(`corpus: ${train.docs.length} documents (${[...counts.values()].reduce((a, b) => a + b, 0).toLocaleString('en')} tokens), held out ${evalRows.length} instances; vocabulary ${tok.vocabSize}`);
 
-  const cfg = parseBertConfig(modelConfig(o, o.dropout), 'pretrain config');
+  const cfg = parseBertConfig(modelConfig(o), 'pretrain config');
   const model = new BertForMaskedLM(cfg, { generator: new Generator(o.seed), backend });
   const dropout = new Generator(o.seed + 1);
   for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropout;
