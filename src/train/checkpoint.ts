@@ -27,6 +27,11 @@ export interface Progress {
   best: { metric: string; value: number; step: number } | null;
   /** lines of log.jsonl written up to this checkpoint */
   logLines: number;
+  /**
+   * the latest evaluation, so that a run resumed where it had just evaluated (an epoch's or the run's end)
+   * does not evaluate and log it again; absent in checkpoints of earlier versions (read as none)
+   */
+  lastEval?: { step: number; metrics: Record<string, number> } | null;
   /** the options a resume must match (JSON of an object) */
   fingerprint: string;
 }
@@ -125,6 +130,10 @@ export function readCheckpoint(dir: string): { file: SafetensorsFile; stored: St
     if (!Number.isInteger(stored[k]) || stored[k] < 0) throw new ConfigError(`${path}: progress field ${k} is ${JSON.stringify(stored[k])}, not a count`);
   }
   if (typeof stored.fingerprint !== 'string' || !Array.isArray(stored.statUpdates)) throw new ConfigError(`${path}: the progress record lacks its options or statistics counts`);
+  const ev = stored.lastEval;
+  if (ev != null && (!Number.isInteger(ev.step) || ev.step < 0 || ev.step > stored.step || typeof ev.metrics !== 'object' || ev.metrics === null)) {
+    throw new ConfigError(`${path}: progress field lastEval is ${JSON.stringify(ev)}, not an evaluation at or before step ${stored.step}`);
+  }
   return { file, stored };
 }
 

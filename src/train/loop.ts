@@ -78,7 +78,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   mkdirSync(s.out, { recursive: true });
   const ckptDir = join(s.out, 'checkpoint');
   const log = new RunLog(join(s.out, 'log.jsonl'));
-  let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: s.fingerprint };
+  let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, lastEval: null, fingerprint: s.fingerprint };
   if (s.resume) {
     p = loadCheckpoint(ckptDir, s.model, s.adapters, s.opt, s.fingerprint);
     s.dropout.offset = p.dropoutOffset;
@@ -97,14 +97,14 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
     await saveCheckpoint(ckptDir, s.model, s.adapters, s.opt, p);
     saved = p.step;
   };
-  let lastEval = null as LoopResult['lastEval'];
+  let lastEval: LoopResult['lastEval'] = p.lastEval ?? null;
   const evalNow = async () => {
     const metrics = await s.evaluate();
     log.write({ type: 'eval', step: p.step, epoch: p.epoch, metrics });
     sink.note(`eval at step ${p.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
     const [metric, value] = mainMetric(metrics);
     if (!p.best || value > p.best.value) p.best = { metric, value, step: p.step };
-    lastEval = { step: p.step, metrics };
+    lastEval = p.lastEval = { step: p.step, metrics };
   };
   const nonFinite = (what: string, step: number, value: number) => {
     const where = saved !== null ? `the last good checkpoint (${ckptDir}, step ${saved}) is intact` : 'no checkpoint had been written yet';
