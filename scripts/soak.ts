@@ -7,8 +7,10 @@
  *
  *   npx tsx scripts/soak.ts [--command train|pretrain|both] [--kills 50] [--seed 1] [--out DIR] [--json]
  *
- * Kill moments are drawn from a seeded generator, uniformly over [0, the uninterrupted run's wall time],
- * so they land in start-up, in steps, in checkpoint writes, in evaluations and in the final export. Each
+ * Kill moments are drawn from a seeded generator, uniformly over the expected life of each process: its
+ * start-up (as long as the uninterrupted run's, until its first step) and the steps left after the
+ * checkpoint it resumes (at the uninterrupted run's pace), so they land in start-up, in steps, in
+ * checkpoint writes, in evaluations and in the final export, and a resumed run still gets ahead. Each
  * kill is recorded (its delay, the step on disk before and after, the last line the process printed), so a
  * failing soak names the kill that broke it. The vitest suite runs a short one (test/soak.test.ts).
  */
@@ -135,6 +137,8 @@ interface Exit {
   lastLine: string;
   tail: string;
   ms: number;
+  /** when the first step's progress line came, and the planned steps it named (null: none came) */
+  firstStep: { ms: number; total: number } | null;
 }
 
 /** Run the CLI once in `out`, SIGKILLed after `killAfterMs` unless it ends first. */
@@ -143,14 +147,19 @@ function runOnce(args: readonly string[], out: string, flags: string[], killAfte
     const t0 = performance.now();
     const child = spawn(process.execPath, [BIN, ...args, '--out', out, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
-    child.stdout.on('data', (d: Buffer) => (text = (text + d.toString()).slice(-4000)));
+    let firstStep: Exit['firstStep'] = null;
+    child.stdout.on('data', (d: Buffer) => {
+      text = (text + d.toString()).slice(-4000);
+      const m = firstStep ? null : /^step \d+\/(\d+)/m.exec(text);
+      if (m) firstStep = { ms: performance.now() - t0, total: Number(m[1]) };
+    });
     child.stderr.on('data', (d: Buffer) => (text = (text + d.toString()).slice(-4000)));
     const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', fail);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       const lines = text.split('\n').filter(Boolean);
-      done({ code, signal, lastLine: lines[lines.length - 1] ?? '', tail: lines.slice(-8).join('\n'), ms: performance.now() - t0 });
+      done({ code, signal, lastLine: lines[lines.length - 1] ?? '', tail: lines.slice(-30).join('\n'), ms: performance.now() - t0, firstStep });
     });
   });
 }
@@ -180,6 +189,10 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   const ref = await runOnce(args, refOut, ['--force'], null);
   if (ref.code !== 0) throw new Error(`soak ${o.command}: the uninterrupted run failed (exit ${ref.code}):\n${ref.tail}`);
   const reference = { ...fingerprint(refOut), seconds: ref.ms / 1000 };
+  if (!ref.firstStep) throw new Error(`soak ${o.command}: the uninterrupted run printed no step line (--log-every 1 expected)`);
+  const { ms: startup, total } = ref.firstStep;
+  /** how long a process started at checkpoint step `from` would run, at the uninterrupted run's pace */
+  const life = (from: number | null) => startup + ((ref.ms - startup) * (total - (from ?? 0))) / total;
   print(`${o.command}: uninterrupted run ${reference.seconds.toFixed(1)} s, checkpoint sha256 ${reference.checkpoint.slice(0, 16)}…`);
   const draw = rng(o.seed);
   const kills: Kill[] = [];
@@ -190,8 +203,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     const out = join(root, `episode-${ep.n}`);
     for (;;) {
       const wantKill = kills.length < o.kills;
-      const delayMs = Math.round(draw() * ref.ms);
       const stepBefore = stepOnDisk(out);
+      const delayMs = Math.round(draw() * life(stepBefore));
       const r = await runOnce(args, out, restartFlags(out), wantKill ? delayMs : null);
       ep.starts++;
       if (r.signal === 'SIGKILL') {
