@@ -3,12 +3,13 @@
  * real SIGKILLs of the CLI at random moments) ends bit-identical to an uninterrupted run, for train and
  * pretrain. The full soak (50 kills each) is `npx tsx scripts/soak.ts`; README's Reliability section.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pretrain } from '../src/pretrain/pretrainer.ts';
-import { readCheckpoint } from '../src/train/checkpoint.ts';
+import { readCheckpoint, removeStaleTemporaries } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
 import { train } from '../src/train/trainer.ts';
 import { SOAK_COMMANDS, soak } from '../scripts/soak.ts';
@@ -43,6 +44,30 @@ describe('kill and resume', () => {
     expect(Object.keys(first.metrics)).toContain('accuracy');
   });
 
+  // found by the soak: the last step's checkpoint (--save-every) comes before the epoch is closed; a run
+  // killed between the two resumed past the step limit and never closed it (another progress record)
+  it('a run killed after its last step\'s checkpoint, before the epoch closed, ends as an uninterrupted one', async () => {
+    const t = { task: 'sst2' as const, method: 'prilora' as const, trainLimit: 32, evalLimit: 16, batch: 8, maxLen: 24, epochs: 2, saveEvery: 2, evalEvery: 4, prune: { every: 2 } };
+    const whole = { ...t, out: tmp() };
+    await train(whole, silent);
+    const cut = { ...t, out: tmp() };
+    await train(cut, { ...silent, afterStep: (s) => (s === 8 ? 'stop' : undefined) });
+    expect(readCheckpoint(join(cut.out, 'checkpoint')).stored).toMatchObject({ step: 8, epoch: 1, batchInEpoch: 4 });
+    await train({ ...cut, resume: true }, silent);
+    expect(readCheckpoint(join(cut.out, 'checkpoint')).stored).toMatchObject({ step: 8, epoch: 2, batchInEpoch: 0 });
+    expect(Buffer.compare(state(whole.out), state(cut.out))).toBe(0);
+    expect(evalSteps(cut.out)).toEqual([4, 8]);
+  });
+
+  it('temporary files of checkpoint writes killed midway are removed; a live process\'s are kept', () => {
+    const dir = join(tmp(), 'checkpoint');
+    mkdirSync(dir);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    for (const f of [`.state.safetensors.${dead}.ab12.tmp`, `.state.safetensors.${process.pid}.cd34.tmp`, 'state.safetensors', 'notes.tmp']) writeFileSync(join(dir, f), 'x');
+    expect(removeStaleTemporaries(dir)).toEqual([`.state.safetensors.${dead}.ab12.tmp`]);
+    expect(readdirSync(dir).sort()).toEqual([`.state.safetensors.${process.pid}.cd34.tmp`, 'notes.tmp', 'state.safetensors']);
+  });
+
   // the two soaks are child processes, so they can share the machine's cores
   it.concurrent.each(['train', 'pretrain'] as const)('%s: 5 SIGKILLs at random moments, each resumed, end bit-identical to an uninterrupted run', async (command) => {
     const r = await soak({ command, kills: 5, seed: command === 'train' ? 11 : 12 });
@@ -50,6 +75,7 @@ describe('kill and resume', () => {
     expect(r.episodes.map((e) => e.failure ?? 'ok')).toEqual(r.episodes.map(() => 'ok'));
     expect(r.episodes.every((e) => e.identical)).toBe(true);
     expect(r.survived).toBe(5);
+    expect(r.episodes.flatMap((e) => e.final?.leftovers ?? [])).toEqual([]);
     expect(r.reference.params).toMatch(/^[0-9a-f]{64}$/);
     if (command === 'pretrain') expect(r.reference.model).toMatch(/^[0-9a-f]{64}$/);
     expect(r.args).toEqual([...SOAK_COMMANDS[command]]);

@@ -7,7 +7,7 @@
  * refuses with a message naming the file and what is wrong.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { parseSafetensors, serializeSafetensors, writeSafetensorsFile, type SafetensorEntry, type SafetensorsFile } from '../io/safetensors.ts';
@@ -85,6 +85,33 @@ export function writeCheckpointFile(path: string, entries: readonly SafetensorEn
   const record = JSON.stringify(stored);
   const hash = sha256(record, dataSection(serializeSafetensors(entries)));
   writeSafetensorsFile(path, entries, { format: FORMAT, progress: record, sha256: hash });
+}
+
+/**
+ * Delete the temporary files of checkpoint writes whose process is gone (a kill during a save leaves one,
+ * as large as a checkpoint; writeSafetensorsFile names them `.<file>.<pid>.<random>.tmp`). A live
+ * process's are left alone, should two runs share a directory.
+ */
+export function removeStaleTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  const prefix = `.${CHECKPOINT_FILE}.`;
+  for (const f of readdirSync(dir)) {
+    const pid = f.startsWith(prefix) && f.endsWith('.tmp') ? Number(f.slice(prefix.length).split('.')[0]) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    rmSync(join(dir, f), { force: true });
+    removed.push(f);
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM'; // exists, someone else's
+  }
 }
 
 export function hasCheckpoint(dir: string): boolean {

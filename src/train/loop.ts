@@ -14,7 +14,7 @@ import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import type { LoraAdapter } from '../prilora/lora.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
+import { loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type Progress } from './checkpoint.ts';
 import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
 
 export interface StepBatch {
@@ -78,6 +78,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   mkdirSync(s.out, { recursive: true });
   const ckptDir = join(s.out, 'checkpoint');
   const log = new RunLog(join(s.out, 'log.jsonl'));
+  removeStaleTemporaries(ckptDir);
   let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, lastEval: null, fingerprint: s.fingerprint };
   if (s.resume) {
     p = loadCheckpoint(ckptDir, s.model, s.adapters, s.opt, s.fingerprint);
@@ -114,7 +115,10 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   let stopped = false;
   s.model.train();
   try {
-    while (!stopped && p.epoch < s.epochs && p.step < s.totalSteps && timeLeft()) {
+    // an epoch whose last batch was the run's last step is still closed (evaluated, counted, saved): a run
+    // resumed from a checkpoint saved just before (kill soak) would otherwise end with another progress record
+    const epochOpen = () => p.step < s.totalSteps || p.batchInEpoch >= s.batchesIn(p.epoch);
+    while (!stopped && p.epoch < s.epochs && epochOpen() && timeLeft()) {
       const batches = s.batchesIn(p.epoch);
       while (!stopped && p.batchInEpoch < batches && p.step < s.totalSteps && timeLeft()) {
         const t0 = performance.now();
