@@ -7,10 +7,12 @@
  *
  *   npx tsx scripts/soak.ts [--command train|pretrain|both] [--kills 50] [--seed 1] [--out DIR] [--json]
  *
- * Kill moments are drawn from a seeded generator, uniformly over the expected life of each process: its
- * start-up (as long as the uninterrupted run's, until its first step) and the steps left after the
- * checkpoint it resumes (at the uninterrupted run's pace), so they land in start-up, in steps, in
- * checkpoint writes, in evaluations and in the final export, and a resumed run still gets ahead. Each
+ * Kill moments are drawn from a seeded generator: one kill in five falls in start-up (uniformly over the
+ * uninterrupted run's time to its first step: loading, tokenizing, reading the checkpoint, cutting the
+ * log), the others in the steps, uniformly over the time the steps left after the resumed checkpoint took
+ * the uninterrupted run, counted from the process's first progress line (start-up takes most of a small
+ * pretraining run, and varies with the machine's load). So kills land in steps, checkpoint writes,
+ * evaluations, pruning, epoch ends, the report and the final export, and a resumed run gets ahead. Each
  * kill is recorded (its delay, the step on disk before and after, the last line the process printed), so a
  * failing soak names the kill that broke it. The vitest suite runs a short one (test/soak.test.ts).
  */
@@ -43,6 +45,8 @@ export interface Kill {
   /** 1-based, over the whole soak */
   n: number;
   episode: number;
+  /** start-up: `delayMs` after the start; steps: `delayMs` after the first progress line */
+  phase: 'start-up' | 'steps';
   delayMs: number;
   /** the checkpoint's step on disk before the process started and after it was killed (null: none) */
   stepBefore: number | null;
@@ -141,20 +145,25 @@ interface Exit {
   firstStep: { ms: number; total: number } | null;
 }
 
-/** Run the CLI once in `out`, SIGKILLed after `killAfterMs` unless it ends first. */
-function runOnce(args: readonly string[], out: string, flags: string[], killAfterMs: number | null): Promise<Exit> {
+/** When to kill a process: so long after its start, or after its first progress line. */
+type KillPlan = { phase: Kill['phase']; ms: number } | null;
+
+/** Run the CLI once in `out`, SIGKILLed as `plan` says unless it ends first. */
+function runOnce(args: readonly string[], out: string, flags: string[], plan: KillPlan): Promise<Exit> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [BIN, ...args, '--out', out, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const kill = () => child.kill('SIGKILL');
+    let timer: NodeJS.Timeout | null = plan?.phase === 'start-up' ? setTimeout(kill, plan.ms) : null;
     let text = '';
     let firstStep: Exit['firstStep'] = null;
     child.stdout.on('data', (d: Buffer) => {
       text = (text + d.toString()).slice(-4000);
       const m = firstStep ? null : /^step \d+\/(\d+)/m.exec(text);
       if (m) firstStep = { ms: performance.now() - t0, total: Number(m[1]) };
+      if (plan?.phase === 'steps' && !timer && /^(step \d+\/|resumed from )/m.test(text)) timer = setTimeout(kill, plan.ms);
     });
     child.stderr.on('data', (d: Buffer) => (text = (text + d.toString()).slice(-4000)));
-    const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', fail);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
@@ -191,8 +200,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   const reference = { ...fingerprint(refOut), seconds: ref.ms / 1000 };
   if (!ref.firstStep) throw new Error(`soak ${o.command}: the uninterrupted run printed no step line (--log-every 1 expected)`);
   const { ms: startup, total } = ref.firstStep;
-  /** how long a process started at checkpoint step `from` would run, at the uninterrupted run's pace */
-  const life = (from: number | null) => startup + ((ref.ms - startup) * (total - (from ?? 0))) / total;
+  /** how long the steps after checkpoint step `from` took the uninterrupted run, and one more for the end */
+  const stepsLeft = (from: number | null) => ((ref.ms - startup) * (total - (from ?? 0) + 1)) / total;
   print(`${o.command}: uninterrupted run ${reference.seconds.toFixed(1)} s, checkpoint sha256 ${reference.checkpoint.slice(0, 16)}…`);
   const draw = rng(o.seed);
   const kills: Kill[] = [];
@@ -204,14 +213,15 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     for (;;) {
       const wantKill = kills.length < o.kills;
       const stepBefore = stepOnDisk(out);
-      const delayMs = Math.round(draw() * life(stepBefore));
-      const r = await runOnce(args, out, restartFlags(out), wantKill ? delayMs : null);
+      const phase: Kill['phase'] = draw() < 0.2 ? 'start-up' : 'steps';
+      const delayMs = Math.round(draw() * (phase === 'start-up' ? startup : stepsLeft(stepBefore)));
+      const r = await runOnce(args, out, restartFlags(out), wantKill ? { phase, ms: delayMs } : null);
       ep.starts++;
       if (r.signal === 'SIGKILL') {
         ep.kills++;
-        const k: Kill = { n: kills.length + 1, episode: ep.n, delayMs, stepBefore, stepAfter: stepOnDisk(out), lastLine: r.lastLine };
+        const k: Kill = { n: kills.length + 1, episode: ep.n, phase, delayMs, stepBefore, stepAfter: stepOnDisk(out), lastLine: r.lastLine };
         kills.push(k);
-        print(`kill ${k.n} (episode ${ep.n}) after ${delayMs} ms: step on disk ${k.stepBefore ?? '-'} → ${k.stepAfter ?? '-'}; last line "${k.lastLine.slice(0, 70)}"`);
+        print(`kill ${k.n} (episode ${ep.n}) ${phase} +${delayMs} ms: step on disk ${k.stepBefore ?? '-'} → ${k.stepAfter ?? '-'}; last line "${k.lastLine.slice(0, 70)}"`);
         continue;
       }
       if (r.code !== 0) ep.failure = `exit ${r.code} after kill ${kills.length}:\n${r.tail}`;
