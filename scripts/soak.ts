@@ -5,7 +5,7 @@
  * file, of the trained parameters alone, of the exported model (pretrain), and of the log with its
  * wall-clock fields left out (every step, evaluation and pruning record, none lost or repeated).
  *
- *   npx tsx scripts/soak.ts [--command train|pretrain|both] [--kills 50] [--seed 1] [--out DIR] [--json]
+ *   npx tsx scripts/soak.ts [--command train|pretrain|both] [--kills 50] [--per-run 10] [--seed 1] [--out DIR] [--json]
  *
  * Kill moments are drawn from a seeded generator: one kill in five falls in start-up (uniformly over the
  * uninterrupted run's time to its first step: loading, tokenizing, reading the checkpoint, cutting the
@@ -14,7 +14,8 @@
  * pretraining run, and varies with the machine's load). So kills land in steps, checkpoint writes,
  * evaluations, pruning, epoch ends, the report and the final export, and a resumed run gets ahead. Each
  * kill is recorded (its delay, the step on disk before and after, the last line the process printed), so a
- * failing soak names the kill that broke it. The vitest suite runs a short one (test/soak.test.ts).
+ * failing soak names the kill that broke it. A run is killed at most `--per-run` times (10), then left to
+ * end and compared, so a soak of 50 kills compares at least five finals. The vitest suite runs a short one (test/soak.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -180,6 +181,8 @@ export interface SoakOptions {
   command: SoakCommand;
   kills: number;
   seed: number;
+  /** at most this many kills per run, which then ends unkilled and is compared (default 10) */
+  perEpisode?: number;
   /** the command line without --out (default: SOAK_COMMANDS[command]) */
   args?: readonly string[];
   /** where the runs go (default: a fresh temporary directory) */
@@ -211,7 +214,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     episodes.push(ep);
     const out = join(root, `episode-${ep.n}`);
     for (;;) {
-      const wantKill = kills.length < o.kills;
+      const wantKill = kills.length < o.kills && ep.kills < (o.perEpisode ?? 10);
       const stepBefore = stepOnDisk(out);
       const phase: Kill['phase'] = draw() < 0.2 ? 'start-up' : 'steps';
       const delayMs = Math.round(draw() * (phase === 'start-up' ? startup : stepsLeft(stepBefore)));
@@ -246,14 +249,14 @@ export function summary(r: SoakResult): string {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const { values } = parseArgs({
-    options: { command: { type: 'string', default: 'both' }, kills: { type: 'string', default: '50' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { command: { type: 'string', default: 'both' }, kills: { type: 'string', default: '50' }, seed: { type: 'string', default: '1' }, 'per-run': { type: 'string', default: '10' }, out: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   const commands: SoakCommand[] = values.command === 'both' ? ['train', 'pretrain'] : [values.command as SoakCommand];
   if (!commands.every((c) => c in SOAK_COMMANDS)) throw new Error(`soak: --command is train, pretrain or both, not ${values.command}`);
   const results: SoakResult[] = [];
   for (const command of commands) {
     const root = values.out ? join(values.out, command) : undefined;
-    results.push(await soak({ command, kills: Number(values.kills), seed: Number(values.seed), root, print: (l) => console.log(l) }));
+    results.push(await soak({ command, kills: Number(values.kills), seed: Number(values.seed), perEpisode: Number(values['per-run']), root, print: (l) => console.log(l) }));
   }
   console.log('\n| command | kills | kill delays | kills survived | identical finals | leftover files | wall time |\n|---|---|---|---|---|---|---|');
   for (const r of results) console.log(summary(r));
