@@ -1,4 +1,7 @@
 /** The `prilora` command line: dispatch, --help, error reporting and the JSON-last-line convention (docs/CLI.md). */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, PriloraError } from '../core/errors.ts';
 import { benchMatmulCommand, benchTrainStepCommand } from './bench.ts';
 import { checkFixtureCommand } from './check-fixture.ts';
@@ -30,7 +33,13 @@ export const COMMANDS: Record<string, Command> = {
 
 function usage(): string {
   const rows = Object.values(COMMANDS).map((c) => `  prilora ${c.usage}\n      ${c.summary}`);
-  return ['usage: prilora <command> [flags]   (prilora <command> --help lists every flag)', '', ...rows].join('\n');
+  return ['usage: prilora <command> [flags]   (prilora <command> --help lists every flag; prilora --version)', '', ...rows].join('\n');
+}
+
+/** The package's version, from its package.json (two levels up from src/cli and from dist/cli alike). */
+export function version(): string {
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
 }
 
 /** Run one command; returns the exit status. Typed errors become one clear line, not a stack trace. */
@@ -39,6 +48,10 @@ export async function main(argv: string[], io: CommandIO = consoleIO): Promise<n
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.log(usage());
     return first ? 0 : 2;
+  }
+  if (first === '--version' || first === '-v') {
+    io.log(`prilora ${version()}`);
+    return 0;
   }
   const name = first === 'bench' && rest[0] && !rest[0].startsWith('-') ? `bench ${rest.shift()}` : first;
   const cmd = COMMANDS[name];

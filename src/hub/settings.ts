@@ -33,7 +33,8 @@ const seconds = (v: string | undefined, fallback: number) => {
 };
 
 /** The settings the environment gives (process.env by default). */
-export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
+// a plain record, not NodeJS.ProcessEnv, so that the published types do not need @types/node
+export function hubSettings(env: Record<string, string | undefined> = process.env): HubSettings {
   const home = expand(env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'));
   const cacheDir = expand(env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(home, 'hub'));
   const tokenFile = expand(env.HF_TOKEN_PATH || join(home, 'token'));

@@ -7,7 +7,7 @@
  * refuses with a message naming the file and what is wrong.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { parseSafetensors, serializeSafetensors, writeSafetensorsFile, type SafetensorEntry, type SafetensorsFile } from '../io/safetensors.ts';
@@ -27,6 +27,11 @@ export interface Progress {
   best: { metric: string; value: number; step: number } | null;
   /** lines of log.jsonl written up to this checkpoint */
   logLines: number;
+  /**
+   * the latest evaluation, so that a run resumed where it had just evaluated (an epoch's or the run's end)
+   * does not evaluate and log it again; absent in checkpoints of earlier versions (read as none)
+   */
+  lastEval?: { step: number; metrics: Record<string, number> } | null;
   /** the options a resume must match (JSON of an object) */
   fingerprint: string;
 }
@@ -82,6 +87,33 @@ export function writeCheckpointFile(path: string, entries: readonly SafetensorEn
   writeSafetensorsFile(path, entries, { format: FORMAT, progress: record, sha256: hash });
 }
 
+/**
+ * Delete the temporary files of checkpoint writes whose process is gone (a kill during a save leaves one,
+ * as large as a checkpoint; writeSafetensorsFile names them `.<file>.<pid>.<random>.tmp`). A live
+ * process's are left alone, should two runs share a directory.
+ */
+export function removeStaleTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  const prefix = `.${CHECKPOINT_FILE}.`;
+  for (const f of readdirSync(dir)) {
+    const pid = f.startsWith(prefix) && f.endsWith('.tmp') ? Number(f.slice(prefix.length).split('.')[0]) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    rmSync(join(dir, f), { force: true });
+    removed.push(f);
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM'; // exists, someone else's
+  }
+}
+
 export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, CHECKPOINT_FILE));
 }
@@ -125,6 +157,10 @@ export function readCheckpoint(dir: string): { file: SafetensorsFile; stored: St
     if (!Number.isInteger(stored[k]) || stored[k] < 0) throw new ConfigError(`${path}: progress field ${k} is ${JSON.stringify(stored[k])}, not a count`);
   }
   if (typeof stored.fingerprint !== 'string' || !Array.isArray(stored.statUpdates)) throw new ConfigError(`${path}: the progress record lacks its options or statistics counts`);
+  const ev = stored.lastEval;
+  if (ev != null && (!Number.isInteger(ev.step) || ev.step < 0 || ev.step > stored.step || typeof ev.metrics !== 'object' || ev.metrics === null)) {
+    throw new ConfigError(`${path}: progress field lastEval is ${JSON.stringify(ev)}, not an evaluation at or before step ${stored.step}`);
+  }
   return { file, stored };
 }
 

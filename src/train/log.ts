@@ -3,7 +3,7 @@
  * it), and live progress — a bar with step, loss, throughput and ETA on a terminal (cli-progress), plain
  * periodic lines otherwise.
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 
 export type LogRecord =
@@ -25,7 +25,9 @@ export class RunLog {
       return;
     }
     const kept = readFileSync(this.path, 'utf8').split('\n').filter(Boolean).slice(0, keepLines);
-    writeFileSync(this.path, kept.map((l) => `${l}\n`).join(''));
+    // through a temporary file: truncating in place, a kill between truncation and write lost the log
+    writeFileSync(`${this.path}.tmp`, kept.map((l) => `${l}\n`).join(''));
+    renameSync(`${this.path}.tmp`, this.path);
     this.lines = kept.length;
   }
 

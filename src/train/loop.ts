@@ -14,7 +14,7 @@ import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import type { LoraAdapter } from '../prilora/lora.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { loadCheckpoint, saveCheckpoint, type Progress } from './checkpoint.ts';
+import { loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type Progress } from './checkpoint.ts';
 import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
 
 export interface StepBatch {
@@ -78,7 +78,8 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   mkdirSync(s.out, { recursive: true });
   const ckptDir = join(s.out, 'checkpoint');
   const log = new RunLog(join(s.out, 'log.jsonl'));
-  let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, fingerprint: s.fingerprint };
+  removeStaleTemporaries(ckptDir);
+  let p: Progress = { step: 0, epoch: 0, batchInEpoch: 0, dropoutOffset: 0, best: null, logLines: 0, lastEval: null, fingerprint: s.fingerprint };
   if (s.resume) {
     p = loadCheckpoint(ckptDir, s.model, s.adapters, s.opt, s.fingerprint);
     s.dropout.offset = p.dropoutOffset;
@@ -97,14 +98,14 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
     await saveCheckpoint(ckptDir, s.model, s.adapters, s.opt, p);
     saved = p.step;
   };
-  let lastEval = null as LoopResult['lastEval'];
+  let lastEval: LoopResult['lastEval'] = p.lastEval ?? null;
   const evalNow = async () => {
     const metrics = await s.evaluate();
     log.write({ type: 'eval', step: p.step, epoch: p.epoch, metrics });
     sink.note(`eval at step ${p.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
     const [metric, value] = mainMetric(metrics);
     if (!p.best || value > p.best.value) p.best = { metric, value, step: p.step };
-    lastEval = { step: p.step, metrics };
+    lastEval = p.lastEval = { step: p.step, metrics };
   };
   const nonFinite = (what: string, step: number, value: number) => {
     const where = saved !== null ? `the last good checkpoint (${ckptDir}, step ${saved}) is intact` : 'no checkpoint had been written yet';
@@ -114,7 +115,10 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
   let stopped = false;
   s.model.train();
   try {
-    while (!stopped && p.epoch < s.epochs && p.step < s.totalSteps && timeLeft()) {
+    // an epoch whose last batch was the run's last step is still closed (evaluated, counted, saved): a run
+    // resumed from a checkpoint saved just before (kill soak) would otherwise end with another progress record
+    const epochOpen = () => p.step < s.totalSteps || p.batchInEpoch >= s.batchesIn(p.epoch);
+    while (!stopped && p.epoch < s.epochs && epochOpen() && timeLeft()) {
       const batches = s.batchesIn(p.epoch);
       while (!stopped && p.batchInEpoch < batches && p.step < s.totalSteps && timeLeft()) {
         const t0 = performance.now();

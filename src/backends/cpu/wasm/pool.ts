@@ -10,7 +10,6 @@
  * spin briefly before sleeping (a training step issues kernels back to back), are unref'd so the process
  * exits when the main thread is done, and wake up periodically so that termination never waits on them.
  */
-import type { Worker as WorkerType } from 'node:worker_threads';
 import { BackendError } from '../../../core/errors.ts';
 
 /**
@@ -69,12 +68,21 @@ export interface Job {
   args: readonly number[];
 }
 
-type WorkerCtor = typeof WorkerType;
+/**
+ * What the pool uses of node:worker_threads' Worker, declared here rather than imported so that the
+ * published type files (this class is reachable from CpuBackend's) do not need @types/node.
+ */
+interface PoolWorker {
+  unref(): void;
+  terminate(): Promise<number>;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+}
+type WorkerCtor = new (source: string, options: { eval: boolean; workerData: unknown }) => PoolWorker;
 
 export class Pool {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (STATUS + MAX_WORKERS)));
   private readonly rows = new Float64Array(new SharedArrayBuffer(8 * ROW * MAX_JOBS));
-  private workers: WorkerType[] = [];
+  private workers: PoolWorker[] = [];
 
   constructor(
     private readonly Worker: WorkerCtor,
