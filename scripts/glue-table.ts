@@ -58,6 +58,9 @@ const VARIANTS: Record<string, Omit<TrainInput, 'task'>> = {
   'prilora 4→12': { method: 'prilora', adapter: { rankStart: 4, rankEnd: 12 } },
   'linear ranks only': { method: 'prilora', adapter: { rankStart: 4, rankEnd: 12 }, prune: { enabled: false } },
   'pruning only': { method: 'lora', adapter: { rank: 8 }, prune: { enabled: true } },
+  // the adapters with the classifier (and a fresh pooler) alone, without the model's recommended modules
+  'lora r=8 (head only)': { method: 'lora', adapter: { rank: 8, modulesToSave: ['classifier'] } },
+  'prilora 4→12 (head only)': { method: 'prilora', adapter: { rankStart: 4, rankEnd: 12, modulesToSave: ['classifier'] } },
 };
 const tasks = values.tasks!.split(',') as GlueTask[];
 const seeds = values.seeds!.split(',').map(Number);
@@ -67,7 +70,7 @@ const only = values.variants?.split(',');
 
 for (const task of tasks) {
   for (const [variant, v] of Object.entries(VARIANTS)) {
-    if (variant.includes('only') && !values.ablation!.split(',').includes(task)) continue;
+    if (/ only$/.test(variant) && !values.ablation!.split(',').includes(task)) continue;
     if (only && !only.includes(variant)) continue;
     for (const seed of seeds) {
       if (finished().some((r) => key(r.variant, r.task, r.seed) === key(variant, task, seed))) continue;

@@ -79,7 +79,9 @@ describe('options spines', () => {
   it('defaults depend on the task and the method as documented', () => {
     const sst2 = trainOptions({ task: 'sst2' });
     expect(sst2).toMatchObject({ method: 'prilora', lr: 2e-3, epochs: 1, maxLen: 128, warmup: 0.06, weightDecay: 0.01, out: 'runs/sst2-prilora' });
-    expect(sst2.adapter).toMatchObject({ rank: 8, alpha: 16, rankStart: 4, rankEnd: 12, statDecay: 0.9, modulesToSave: ['classifier'] });
+    expect(sst2.adapter).toMatchObject({ rank: 8, alpha: 16, rankStart: 4, rankEnd: 12, statDecay: 0.9, modulesToSave: ['classifier', 'bert.embeddings.word_embeddings'] });
+    // a model without recommendations (prilora.json) trains the classifier beside the adapters
+    expect(trainOptions({ task: 'sst2', model: 'test/fixtures/hf/bert_cls' }).adapter.modulesToSave).toEqual(['classifier']);
     expect(sst2.prune).toEqual({ enabled: true, every: 10, start: null, end: null, ratio: 0.5, mode: 'temporary', importance: 'weight-times-stat' });
     expect(trainOptions({ task: 'cola', method: 'full' })).toMatchObject({ lr: 3e-4, epochs: 3, maxLen: 64, weightDecay: 0 });
     expect(trainOptions({ task: 'mrpc' }).warmup).toBe(0.1);

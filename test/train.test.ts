@@ -46,9 +46,13 @@ describe('prilora train', () => {
     const [h, ffn, layers, labels] = [cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, task === 'stsb' ? 1 : 2];
     // the head: the classifier, and the pooler, which a masked-LM checkpoint lacks, so it is drawn fresh and trains
     const head = h * labels + labels + (h * h + h);
+    // and the modules the model recommends (its prilora.json): the bundled model's word embeddings
+    const recommended = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/prilora.json'), 'utf8')).modules_to_save;
+    expect(recommended).toContain('bert.embeddings.word_embeddings');
+    const embeddings = cfg.vocab_size * h;
     const perRank = 4 * (h + h) + (h + ffn) + (ffn + h);
     const ranks = method === 'lora' ? P.uniformRanks(layers, 8) : P.linearRanks(layers, 4, 12);
-    if (method !== 'full') expect(r.json.trainable).toBe(ranks.reduce((s, x) => s + x, 0) * perRank + head);
+    if (method !== 'full') expect(r.json.trainable).toBe(ranks.reduce((s, x) => s + x, 0) * perRank + head + embeddings);
     const log = readLog(join(o.out, 'log.jsonl'));
     expect(log.filter((l) => l.type === 'step').length).toBe(6);
     expect(log.some((l) => l.type === 'eval')).toBe(true);

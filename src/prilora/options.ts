@@ -19,7 +19,7 @@ export const ADAPTER_SPINE = {
   dropout: num({ help: 'dropout on the adapter input (PEFT lora_dropout)', default: 0, min: 0, max: 1, maxExclusive: true, flag: 'lora-dropout' }),
   targets: str({ help: 'modules that get adapters: a regex matching the whole module name (PEFT target_modules)', default: DEFAULT_TARGETS }),
   statDecay: num({ help: 'β of the input statistics s ← β s + (1 − β) ‖X_:,j‖', default: 0.9, min: 0, max: 1, maxExclusive: true }),
-  modulesToSave: list<string>({ help: 'modules trained in full beside the adapters (PEFT modules_to_save)', default: ['classifier'] }),
+  modulesToSave: list<string>({ help: "modules trained in full beside the adapters (PEFT modules_to_save); default: the model directory's prilora.json recommendation, else the classifier", default: ['classifier'] }),
 } as const;
 
 export const PRUNE_MODES = ['temporary', 'permanent'] as const;

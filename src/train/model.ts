@@ -4,7 +4,7 @@
  * from the config with that seed (for experiments that need an untrained encoder).
  */
 import type { Backend } from '../backends/backend.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
@@ -17,6 +17,30 @@ import { Generator } from '../core/random.ts';
 
 export function defaultModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../assets/models/default');
+}
+
+export const RECOMMENDATIONS_FILE = 'prilora.json';
+
+/**
+ * The modules a model directory recommends training in full beside the adapters (`prilora.json`:
+ * `{"modules_to_save": [...]}`), or null. The bundled model names its word embeddings there: too small
+ * and too briefly pretrained to carry SST-2's lexical sentiment, it needs them trained (README's GLUE
+ * section has the measurements). A hub id or a directory without the file recommends nothing.
+ */
+export function recommendedModulesToSave(dir: string | undefined): string[] | null {
+  const file = join(resolve(dir ?? defaultModelDir()), RECOMMENDATIONS_FILE);
+  if (!existsSync(file)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${file}: not JSON (${(e as Error).message})`, 'model');
+  }
+  const list = (json as { modules_to_save?: unknown })?.modules_to_save;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) {
+    throw new ConfigError(`${file}: modules_to_save must be a list of module names`, 'model');
+  }
+  return list;
 }
 
 export interface RunModel {
