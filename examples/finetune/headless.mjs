@@ -1,0 +1,89 @@
+// Drives the fine-tuning page in headless Chromium through playwright-core (the system's Chromium, no
+// browser download): serves dist/, opens the page with the given URL parameters (autostart), waits for the
+// run to end, asks for a prediction and the adapter download, and returns what the page reported, the
+// two downloaded files and, if asked, a screenshot. The end-to-end test (test/web-finetune.test.ts) uses
+// it; by hand: `node examples/finetune/headless.mjs [webgpu|cpu] [steps]` after build.mjs.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from './serve.mjs';
+
+export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+export const findChromium = () => process.env.CHROMIUM ?? CHROMIUM_PATHS.find(existsSync);
+
+/** SwiftShader gives WebGPU on the CPU (a software Vulkan), so no GPU is needed for the WebGPU path. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-webgpu-adapter=swiftshader',
+];
+
+/**
+ * One run of the page. `params`: URL parameters (form names, e.g. { backend: 'cpu', steps: 30 });
+ * `out`: where the downloads (and the screenshot) go. Resolves to { ui, adapterDir, prediction, screenshot }.
+ */
+export async function runPage({ params, out, sentences, screenshot = false, timeoutMs = 110_000, executablePath = findChromium(), log = () => {} }) {
+  if (!executablePath) throw new Error(`no Chromium found (tried ${CHROMIUM_PATHS.join(', ')}; apt-get install chromium, or set CHROMIUM)`);
+  mkdirSync(out, { recursive: true });
+  const server = await serve(0);
+  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
+    page.on('console', (m) => log(`page: ${m.text()}`));
+    page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), autostart: '1' });
+    await page.goto(`http://localhost:${server.address().port}/?${query}`);
+    const deadline = { timeout: timeoutMs, polling: 200 };
+    // the run ends with `done` (or fails with errors in the page's record)
+    await page.waitForFunction(() => globalThis.__finetune?.done || globalThis.__finetune?.errors.length, null, deadline);
+    const failed = await page.evaluate(() => globalThis.__finetune.errors);
+    if (failed.length) throw new Error(`the page failed: ${failed.join('; ')}`);
+
+    // "type a sentence → prediction", through the page's own input and button
+    const predictions = [];
+    for (const [i, text] of sentences.entries()) {
+      await page.fill('#sentence', text);
+      await page.click('#predict');
+      await page.waitForFunction((id) => globalThis.__finetune.predictions[id], i, deadline);
+      predictions.push((await page.evaluate((id) => globalThis.__finetune.predictions[id], i))[0]);
+    }
+
+    // the adapter: both files arrive as downloads
+    const downloads = [];
+    page.on('download', (d) => downloads.push(d));
+    await page.click('#download');
+    await page.waitForFunction(() => globalThis.__finetune.adapter, null, deadline);
+    const t0 = Date.now();
+    while (downloads.length < 2 && Date.now() - t0 < 20_000) await page.waitForTimeout(100);
+    if (downloads.length < 2) throw new Error(`expected 2 downloads, got ${downloads.length}`);
+    const adapterDir = join(out, 'adapter');
+    mkdirSync(adapterDir, { recursive: true });
+    for (const d of downloads) await d.saveAs(join(adapterDir, d.suggestedFilename()));
+
+    let shot = null;
+    if (screenshot) {
+      await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+      shot = join(out, 'screenshot.png');
+      await page.screenshot({ path: shot, fullPage: true });
+    }
+    const ui = await page.evaluate(() => {
+      const u = globalThis.__finetune;
+      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors };
+    });
+    return { ui, predictions, adapterDir, screenshot: shot };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const backend = process.argv[2] ?? 'webgpu';
+  const steps = Number(process.argv[3] ?? 30);
+  const r = await runPage({
+    params: { backend, method: 'prilora', steps, trainLimit: 32, batch: 16, lr: 0.005, maxLen: 64, evalLimit: 64, evalEvery: 10, pruneEvery: 5 },
+    out: join(import.meta.dirname, 'dist/headless'), sentences: ['a gorgeous , witty , seductive movie .', 'dull and tedious .'], screenshot: true, log: console.log,
+  });
+  const losses = r.ui.steps.map((s) => s.loss.toFixed(3)).join(' ');
+  console.log(`${r.ui.ready.note}\nlosses: ${losses}\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
+}
