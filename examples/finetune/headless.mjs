@@ -22,7 +22,7 @@ export const CHROMIUM_ARGS = [
  * One run of the page. `params`: URL parameters (form names, e.g. { backend: 'cpu', steps: 30 });
  * `out`: where the downloads (and the screenshot) go. Resolves to { ui, adapterDir, prediction, screenshot }.
  */
-export async function runPage({ params, out, sentences, screenshot = false, timeoutMs = 110_000, executablePath = findChromium(), log = () => {} }) {
+export async function runPage({ params, out, sentences, pauseAt = 0, screenshot = false, timeoutMs = 110_000, executablePath = findChromium(), log = () => {} }) {
   if (!executablePath) throw new Error(`no Chromium found (tried ${CHROMIUM_PATHS.join(', ')}; apt-get install chromium, or set CHROMIUM)`);
   mkdirSync(out, { recursive: true });
   const server = await serve(0);
@@ -34,6 +34,19 @@ export async function runPage({ params, out, sentences, screenshot = false, time
     const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), autostart: '1' });
     await page.goto(`http://localhost:${server.address().port}/?${query}`);
     const deadline = { timeout: timeoutMs, polling: 200 };
+    let pause = null;
+    if (pauseAt > 0) {
+      // pause after step `pauseAt`: the state must say so and no step may run until Resume
+      await page.waitForFunction((n) => globalThis.__finetune?.steps.length >= n, pauseAt, deadline);
+      await page.click('#pause');
+      await page.waitForFunction(() => globalThis.__finetune.state === 'paused', null, deadline);
+      const at = await page.evaluate(() => globalThis.__finetune.steps.length);
+      await page.waitForTimeout(1500);
+      const later = await page.evaluate(() => globalThis.__finetune.steps.length);
+      const button = await page.textContent('#pause');
+      await page.click('#pause');
+      pause = { at, later, button };
+    }
     // the run ends with `done` (or fails with errors in the page's record)
     await page.waitForFunction(() => globalThis.__finetune?.done || globalThis.__finetune?.errors.length, null, deadline);
     const failed = await page.evaluate(() => globalThis.__finetune.errors);
@@ -68,9 +81,16 @@ export async function runPage({ params, out, sentences, screenshot = false, time
     }
     const ui = await page.evaluate(() => {
       const u = globalThis.__finetune;
-      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors };
+      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors, longestStallMs: u.longestStallMs };
     });
-    return { ui, predictions, adapterDir, screenshot: shot };
+    // what the charts drew: painted (non-transparent) pixels per canvas
+    const ink = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('canvas')].map((c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return [c.id, n];
+    })));
+    return { ui, predictions, pause, ink, adapterDir, screenshot: shot };
   } finally {
     await browser.close();
     server.close();
@@ -83,7 +103,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const r = await runPage({
     params: { backend, method: 'prilora', steps, trainLimit: 32, batch: 16, lr: 0.005, maxLen: 64, evalLimit: 64, evalEvery: 10, pruneEvery: 5 },
     out: join(import.meta.dirname, 'dist/headless'), sentences: ['a gorgeous , witty , seductive movie .', 'dull and tedious .'], screenshot: true, log: console.log,
+    pauseAt: 5, timeoutMs: 900_000,
   });
   const losses = r.ui.steps.map((s) => s.loss.toFixed(3)).join(' ');
-  console.log(`${r.ui.ready.note}\nlosses: ${losses}\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
+  console.log(`${r.ui.ready.note}\nlosses: ${losses}\npause: ${JSON.stringify(r.pause)}\nink: ${JSON.stringify(r.ink)}\nlongest main-thread stall: ${r.ui.longestStallMs} ms\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
 }

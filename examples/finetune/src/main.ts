@@ -24,6 +24,8 @@ const ui = {
   predictions: [] as Prediction[][],
   adapter: null as { config: string; weights: Uint8Array } | null,
   errors: [] as string[],
+  /** the longest gap between two ticks of a 50 ms timer on this thread: what a person would feel as a freeze */
+  longestStallMs: 0,
 };
 (globalThis as { __finetune?: typeof ui }).__finetune = ui;
 
@@ -261,6 +263,13 @@ function sparsityByLayer(cells: readonly ModuleCell[]): Series[] {
     }),
   }));
 }
+
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  ui.longestStallMs = Math.max(ui.longestStallMs, Math.round(now - lastTick - 50));
+  lastTick = now;
+}, 50);
 
 startWorker();
 addEventListener('resize', schedule);
