@@ -2,7 +2,7 @@
 // browser download): serves dist/, opens the page with the given URL parameters (autostart), waits for the
 // run to end, asks for a prediction and the adapter download, and returns what the page reported, the
 // two downloaded files and, if asked, a screenshot. The end-to-end test (test/web-finetune.test.ts) uses
-// it; by hand: `node examples/finetune/headless.mjs [webgpu|cpu] [steps]` after build.mjs.
+// it; by hand: `node examples/finetune/headless.mjs [webgpu|cpu] [quick|defaults]` after build.mjs.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,12 +98,13 @@ export async function runPage({ params, out, sentences, pauseAt = 0, screenshot 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // `quick` (default): the end-to-end test's 30-step run on 16 sentences; `defaults`: the page's own settings
   const backend = process.argv[2] ?? 'webgpu';
-  const steps = Number(process.argv[3] ?? 30);
+  const quick = { method: 'prilora', steps: 30, trainLimit: 16, batch: 8, lr: 0.005, maxLen: 16, evalLimit: 16, evalEvery: 15, pruneEvery: 5 };
   const r = await runPage({
-    params: { backend, method: 'prilora', steps, trainLimit: 32, batch: 16, lr: 0.005, maxLen: 64, evalLimit: 64, evalEvery: 10, pruneEvery: 5 },
+    params: process.argv[3] === 'defaults' ? { backend } : { ...quick, backend },
     out: join(import.meta.dirname, 'dist/headless'), sentences: ['a gorgeous , witty , seductive movie .', 'dull and tedious .'], screenshot: true, log: console.log,
-    pauseAt: 5, timeoutMs: 900_000,
+    pauseAt: 5, timeoutMs: 1_800_000,
   });
   const losses = r.ui.steps.map((s) => s.loss.toFixed(3)).join(' ');
   console.log(`${r.ui.ready.note}\nlosses: ${losses}\npause: ${JSON.stringify(r.pause)}\nink: ${JSON.stringify(r.ink)}\nlongest main-thread stall: ${r.ui.longestStallMs} ms\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
