@@ -93,6 +93,12 @@ browserSuite('the fine-tuning page in headless Chromium', () => {
       expect(new Set(after.map((d: { liveTensors: number }) => d.liveTensors)).size).toBe(1);
       expect(new Set(after.map((d: { liveBuffers: number }) => d.liveBuffers)).size).toBe(1);
 
+      // the wasm path runs on every core the page reports, its extra threads Web Workers (cross-origin isolated)
+      if (backend === 'cpu') {
+        const d = ui.debug[ui.debug.length - 1].detail;
+        expect(d['wasm workers ready']).toBe(d['wasm threads'] - 1);
+      }
+
       // the charts and the heatmap are drawn (painted pixels; the screenshot is docs/finetune-page.png)
       for (const id of ['c-loss', 'c-dev', 'c-heat', 'c-sparsity', 'c-lr', 'c-mem']) expect(r.ink[id], id).toBeGreaterThan(2000);
 

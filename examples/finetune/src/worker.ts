@@ -63,7 +63,7 @@ function debugInfo(step: number): DebugInfo {
     Object.assign(detail, { 'GPU buffers created': s.created, 'GPU buffers reused': s.reused, 'GPU buffers pooled': s.pooled, 'GPU pooled bytes': s.pooledBytes });
   } else {
     const c = cpuInfo();
-    Object.assign(detail, { 'wasm heap bytes': c.heapBytes, 'wasm heap in use': c.heapInUse, 'wasm threads': c.threads, 'relaxed SIMD': String(c.relaxedSimd) });
+    Object.assign(detail, { 'wasm heap bytes': c.heapBytes, 'wasm heap in use': c.heapInUse, 'wasm threads': c.threads, 'wasm workers ready': c.workersReady, 'relaxed SIMD': String(c.relaxedSimd) });
   }
   return { step, liveTensors: liveTensors(), liveBuffers: backend!.liveBuffers(), detail };
 }
