@@ -81,7 +81,7 @@ export async function runPage({ params, out, sentences, pauseAt = 0, screenshot 
     }
     const ui = await page.evaluate(() => {
       const u = globalThis.__finetune;
-      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors, longestStallMs: u.longestStallMs };
+      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors, runStallMs: u.runStallMs };
     });
     // what the charts drew: painted (non-transparent) pixels per canvas
     const ink = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('canvas')].map((c) => {
@@ -107,5 +107,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     pauseAt: 5, timeoutMs: 1_800_000,
   });
   const losses = r.ui.steps.map((s) => s.loss.toFixed(3)).join(' ');
-  console.log(`${r.ui.ready.note}\nlosses: ${losses}\npause: ${JSON.stringify(r.pause)}\nink: ${JSON.stringify(r.ink)}\nlongest main-thread stall: ${r.ui.longestStallMs} ms\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
+  console.log(`${r.ui.ready.note}\nlosses: ${losses}\npause: ${JSON.stringify(r.pause)}\nink: ${JSON.stringify(r.ink)}\nlongest main-thread stall during the run: ${r.ui.runStallMs} ms\ndone: ${JSON.stringify(r.ui.done)}\npredictions: ${JSON.stringify(r.predictions)}\nadapter: ${r.adapterDir}\nscreenshot: ${r.screenshot}`);
 }

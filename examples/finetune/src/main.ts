@@ -1,7 +1,7 @@
 /**
  * The page's thread: controls, charts and downloads only. All engine work happens in the worker
- * (worker.ts); this side keeps the messages it gets and redraws at most once per animation frame, so a
- * run of any length never blocks scrolling, typing or the buttons.
+ * (worker.ts); this side keeps the messages it gets and redraws a few times a second in an animation
+ * frame, so a run of any length never blocks scrolling, typing or the buttons.
  *
  * Every control can be preset from the URL (?method=lora&steps=30&backend=cpu…, names as in the form);
  * `autostart=1` trains as soon as the model is loaded. Everything received is kept in `window.__finetune`
@@ -26,6 +26,8 @@ const ui = {
   errors: [] as string[],
   /** the longest gap between two ticks of a 50 ms timer on this thread: what a person would feel as a freeze */
   longestStallMs: 0,
+  /** the same from the run's setup to its end (the longest above also covers loading, downloads, screenshots) */
+  runStallMs: 0,
 };
 (globalThis as { __finetune?: typeof ui }).__finetune = ui;
 
@@ -67,7 +69,7 @@ function startWorker(): void {
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (e: MessageEvent<FromWorker>) => receive(e.data);
   worker.onerror = (e) => receive({ type: 'error', message: `worker: ${e.message}` });
-  send({ type: 'init', backend: field('backend').value as BackendChoice });
+  send({ type: 'init', backend: field('backend').value as BackendChoice, threads: Number(field('threads').value) || 0 });
   buttons();
 }
 
@@ -87,6 +89,7 @@ function receive(m: FromWorker): void {
     }
     case 'setup':
       ui.setup = m;
+      ui.longestStallMs = 0;
       Object.assign(ui, { steps: [], evals: [], sparsity: [], debug: [], done: null, adapter: null });
       log(`${m.summary.split('\n')[0]}; ${m.trainable.toLocaleString()} trainable parameters, ${m.totalSteps} steps (warm-up ${m.warmup})`);
       break;
@@ -105,6 +108,7 @@ function receive(m: FromWorker): void {
       break;
     case 'done':
       ui.done = m;
+      ui.runStallMs = ui.longestStallMs;
       log(`${m.stopped ? 'stopped' : 'done'} after ${m.steps} steps in ${m.seconds.toFixed(1)} s: ${Object.entries(m.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
       break;
     case 'prediction':
@@ -173,6 +177,7 @@ $('#sentence').onkeydown = (e) => {
   if (e.key === 'Enter' && !$<HTMLButtonElement>('#predict').disabled) $<HTMLButtonElement>('#predict').click();
 };
 field('backend').onchange = startWorker;
+field('threads').onchange = startWorker;
 
 const drop = $('#drop');
 drop.ondragover = (e) => {
@@ -187,16 +192,20 @@ drop.ondrop = async (e) => {
   if (file) send({ type: 'dataset', name: file.name, text: await file.text() });
 };
 
-// ---- drawing: at most once per frame, whatever the message rate
+// ---- drawing: at most once per frame and a few times a second, whatever the message rate
 
 let pending = false;
+let lastDraw = 0;
+/** Six charts cost tens of ms on a software canvas: redraw a few times a second, not per message. */
+const DRAW_EVERY_MS = 250;
 function schedule(): void {
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => requestAnimationFrame(() => {
     pending = false;
+    lastDraw = performance.now();
     draw();
-  });
+  }), Math.max(0, lastDraw + DRAW_EVERY_MS - performance.now()));
 }
 
 const clock = (s: number) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '–');

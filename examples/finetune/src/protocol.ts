@@ -41,7 +41,8 @@ export interface ModuleCell {
 }
 
 export type ToWorker =
-  | { type: 'init'; backend: BackendChoice }
+  /** threads: the CPU path's wasm threads (0: every core but one, which stays with the page) */
+  | { type: 'init'; backend: BackendChoice; threads: number }
   | { type: 'dataset'; name: string; text: string }
   | { type: 'train'; settings: RunSettings }
   | { type: 'pause' }

@@ -7,7 +7,7 @@
  * scopes and train/eval mode are per process, not per caller).
  */
 import type { Backend } from '../../../src/backends/backend.ts';
-import { cpuBackend, cpuInfo } from '../../../src/backends/cpu/index.ts';
+import { cpuBackend, cpuInfo, setCpuThreads } from '../../../src/backends/cpu/index.ts';
 import { setDefaultBackend } from '../../../src/backends/default.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../../../src/backends/webgpu/index.ts';
 import type { GlueExample } from '../../../src/data/glue.ts';
@@ -38,7 +38,13 @@ function exclusive<T>(fn: () => Promise<T>): Promise<T> {
 /** A macrotask boundary: lets the worker handle the messages that arrived during a step. */
 const yieldToMessages = () => new Promise<void>((ok) => setTimeout(ok, 0));
 
-async function pickBackend(choice: BackendChoice): Promise<{ backend: Backend; kind: 'webgpu' | 'cpu'; note: string }> {
+/** The CPU path's threads: as asked, else every core but one, so the page's own thread keeps a core. */
+function cpuThreads(asked: number): void {
+  const cores = navigator.hardwareConcurrency || 1;
+  setCpuThreads(asked > 0 ? asked : Math.max(1, cores - 1));
+}
+
+async function pickBackend(choice: BackendChoice, threads: number): Promise<{ backend: Backend; kind: 'webgpu' | 'cpu'; note: string }> {
   const hasGpu = 'gpu' in navigator && (navigator as { gpu?: unknown }).gpu;
   if (choice !== 'cpu' && hasGpu) {
     try {
@@ -46,11 +52,13 @@ async function pickBackend(choice: BackendChoice): Promise<{ backend: Backend; k
       return { backend: gpu, kind: 'webgpu', note: `WebGPU: ${gpu.describe()}` };
     } catch (e) {
       if (choice === 'webgpu') throw e;
+      cpuThreads(threads);
       return { backend: cpuBackend(), kind: 'cpu', note: `WebGPU failed (${(e as Error).message}); WebAssembly CPU path` };
     }
   }
   if (choice === 'webgpu') throw new Error('this browser exposes no navigator.gpu to workers: choose the CPU (WebAssembly) backend');
   const c = cpuBackend();
+  cpuThreads(threads);
   const info = cpuInfo();
   const why = choice === 'cpu' ? 'chosen' : 'no WebGPU here';
   return { backend: c, kind: 'cpu', note: `CPU (${why}): ${info.enabled ? 'WebAssembly SIMD' : `plain JS (${info.reason})`}, ${info.threads} thread${info.threads > 1 ? 's' : ''}${info.reason && info.enabled ? ` (${info.reason})` : ''}` };
@@ -68,9 +76,9 @@ function debugInfo(step: number): DebugInfo {
   return { step, liveTensors: liveTensors(), liveBuffers: backend!.liveBuffers(), detail };
 }
 
-async function init(choice: BackendChoice): Promise<void> {
+async function init(choice: BackendChoice, threads: number): Promise<void> {
   post({ type: 'state', state: 'loading', note: 'starting the backend' });
-  const picked = await pickBackend(choice);
+  const picked = await pickBackend(choice, threads);
   backend = picked.backend;
   kind = picked.kind;
   setDefaultBackend(backend);
@@ -83,8 +91,20 @@ async function init(choice: BackendChoice): Promise<void> {
   post({ type: 'state', state: 'ready' });
 }
 
+let training = false;
+
 async function train(settings: RunSettings): Promise<void> {
   if (!files || !data) throw new Error('not loaded yet');
+  if (training) throw new Error('a run is in progress: stop it first');
+  training = true;
+  try {
+    await trainRun(settings, files, data);
+  } finally {
+    training = false;
+  }
+}
+
+async function trainRun(settings: RunSettings, files: ModelFiles, data: { train: GlueExample[]; dev: GlueExample[] }): Promise<void> {
   paused = false;
   stopAsked = false;
   const t0 = performance.now();
@@ -135,7 +155,7 @@ async function train(settings: RunSettings): Promise<void> {
 async function handle(m: ToWorker): Promise<void> {
   switch (m.type) {
     case 'init':
-      return init(m.backend);
+      return init(m.backend, m.threads);
     case 'dataset': {
       if (!data) throw new Error('not loaded yet');
       const rows = parseDroppedTsv(m.name, m.text);
