@@ -11,7 +11,9 @@
  * model needs a few hundred steps to leave ln 2 (README: npm start).
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
 import { openAdapted } from '../src/train/inference.ts';
@@ -118,4 +120,33 @@ browserSuite('the fine-tuning page in headless Chromium', () => {
       console.log(`${backend}: loss ${losses[0].toFixed(4)} → ${losses[29].toFixed(4)} (first/last five ${mean(losses.slice(0, 5)).toFixed(4)} → ${mean(losses.slice(-5)).toFixed(4)}), logits page/Node relative difference ≤ ${worst.toExponential(2)}, longest UI stall during the run ${ui.runStallMs} ms, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }, timeout);
   }
+
+  it('WebAssembly: LoRA on a dropped TSV, stopped after 5 steps; its adapter too gives the page\'s logits in Node', async () => {
+    const lines = gunzipSync(readFileSync(join(root, 'data/glue/SST-2/train.tsv.gz'))).toString('utf8').split('\n');
+    // from the end of the file, so these are not the sentences of the bundled run above
+    const tsv = [lines[0], ...lines.filter((l) => l.trim()).slice(-24)].join('\n');
+    const r = await runPage({
+      params: { ...SETTINGS, method: 'lora', rank: 8, prune: 0, backend: 'cpu', trainLimit: 24 }, out: join(out, 'lora'), sentences: SENTENCES,
+      stopAt: 5, dropTsv: { name: 'mine.tsv', text: tsv }, executablePath: chromium,
+    });
+    const { ui } = r;
+    expect(ui.errors).toEqual([]);
+    expect(ui.ready.data).toMatchObject({ train: 24, source: expect.stringMatching(/^mine\.tsv/) });
+    expect(ui.done.stopped).toBe(true);
+    // Stop acts after the current step: the run ends there (a step whose message was still on its way
+    // when the button was pressed may also count), long before its 30 steps
+    expect(ui.stopAskedAt).toBeGreaterThanOrEqual(5);
+    expect(ui.done.steps).toBeGreaterThanOrEqual(ui.stopAskedAt);
+    expect(ui.done.steps).toBeLessThanOrEqual(ui.stopAskedAt + 2);
+    expect(ui.done.steps).toBeLessThan(30);
+    expect(new Set(ui.setup.modules.map((m: { rank: number }) => m.rank))).toEqual(new Set([8]));
+    expect(ui.sparsity.filter((s: { pruned: boolean }) => s.pruned)).toEqual([]);
+    const adapted = openAdapted({ adapter: r.adapterDir, task: 'sst2' });
+    expect(adapted.setup!.method).toBe('lora');
+    for (const [i, text] of SENTENCES.entries()) {
+      const row = adapted.tokenizer!.encode(text, undefined, { maxLength: SETTINGS.maxLen });
+      const [node] = await logitsOf(adapted.run.model, [row], { batch: 1, padId: adapted.tokenizer!.padId });
+      expect(relativeError(node, r.predictions[i].logits)).toBeLessThanOrEqual(LOGIT_LIMIT);
+    }
+  }, 180_000);
 });

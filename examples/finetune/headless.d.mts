@@ -20,6 +20,10 @@ export function runPage(o: {
   out: string;
   sentences: string[];
   pauseAt?: number;
+  /** press Stop once this many steps ran */
+  stopAt?: number;
+  /** drop this file on the page before training (then press Train) */
+  dropTsv?: { name: string; text: string } | null;
   screenshot?: boolean;
   timeoutMs?: number;
   executablePath?: string;

@@ -22,7 +22,7 @@ export const CHROMIUM_ARGS = [
  * One run of the page. `params`: URL parameters (form names, e.g. { backend: 'cpu', steps: 30 });
  * `out`: where the downloads (and the screenshot) go. Resolves to { ui, adapterDir, prediction, screenshot }.
  */
-export async function runPage({ params, out, sentences, pauseAt = 0, screenshot = false, timeoutMs = 110_000, executablePath = findChromium(), log = () => {} }) {
+export async function runPage({ params, out, sentences, pauseAt = 0, stopAt = 0, dropTsv = null, screenshot = false, timeoutMs = 110_000, executablePath = findChromium(), log = () => {} }) {
   if (!executablePath) throw new Error(`no Chromium found (tried ${CHROMIUM_PATHS.join(', ')}; apt-get install chromium, or set CHROMIUM)`);
   mkdirSync(out, { recursive: true });
   const server = await serve(0);
@@ -31,9 +31,24 @@ export async function runPage({ params, out, sentences, pauseAt = 0, screenshot 
     const page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
     page.on('console', (m) => log(`page: ${m.text()}`));
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), autostart: '1' });
+    const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), autostart: dropTsv ? '0' : '1' });
     await page.goto(`http://localhost:${server.address().port}/?${query}`);
     const deadline = { timeout: timeoutMs, polling: 200 };
+    if (dropTsv) {
+      // a file dropped on the drop zone, as a person would: it replaces the training set, then Train
+      await page.waitForFunction(() => globalThis.__finetune?.state === 'ready', null, deadline);
+      await page.evaluate(({ name, text }) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], name, { type: 'text/tab-separated-values' }));
+        document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, dropTsv);
+      await page.waitForFunction((name) => globalThis.__finetune.ready.data.source.startsWith(name) || globalThis.__finetune.errors.length, dropTsv.name, deadline);
+      await page.click('#train');
+    }
+    if (stopAt > 0) {
+      await page.waitForFunction((n) => globalThis.__finetune?.steps.length >= n, stopAt, deadline);
+      await page.click('#stop');
+    }
     let pause = null;
     if (pauseAt > 0) {
       // pause after step `pauseAt`: the state must say so and no step may run until Resume
@@ -81,7 +96,7 @@ export async function runPage({ params, out, sentences, pauseAt = 0, screenshot 
     }
     const ui = await page.evaluate(() => {
       const u = globalThis.__finetune;
-      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors, runStallMs: u.runStallMs };
+      return { ready: u.ready, setup: u.setup, steps: u.steps, evals: u.evals, sparsity: u.sparsity, debug: u.debug, done: u.done, errors: u.errors, runStallMs: u.runStallMs, stopAskedAt: u.stopAskedAt };
     });
     // what the charts drew: painted (non-transparent) pixels per canvas
     const ink = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('canvas')].map((c) => {

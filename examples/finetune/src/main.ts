@@ -26,6 +26,8 @@ const ui = {
   errors: [] as string[],
   /** the longest gap between two ticks of a 50 ms timer on this thread: what a person would feel as a freeze */
   longestStallMs: 0,
+  /** the last step shown when Stop was pressed */
+  stopAskedAt: null as number | null,
   /** the same from the run's setup to its end (the longest above also covers loading, downloads, screenshots) */
   runStallMs: 0,
 };
@@ -90,7 +92,7 @@ function receive(m: FromWorker): void {
     case 'setup':
       ui.setup = m;
       ui.longestStallMs = 0;
-      Object.assign(ui, { steps: [], evals: [], sparsity: [], debug: [], done: null, adapter: null });
+      Object.assign(ui, { steps: [], evals: [], sparsity: [], debug: [], done: null, adapter: null, stopAskedAt: null });
       log(`${m.summary.split('\n')[0]}; ${m.trainable.toLocaleString()} trainable parameters, ${m.totalSteps} steps (warm-up ${m.warmup})`);
       break;
     case 'step':
@@ -170,7 +172,10 @@ function offerAdapter(config: string, weights: Uint8Array): void {
 
 $('#train').onclick = train;
 $('#pause').onclick = () => send({ type: ui.state === 'paused' ? 'resume' : 'pause' });
-$('#stop').onclick = () => send({ type: 'stop' });
+$('#stop').onclick = () => {
+  ui.stopAskedAt = ui.steps.length;
+  send({ type: 'stop' });
+};
 $('#download').onclick = () => send({ type: 'export' });
 $('#predict').onclick = () => send({ type: 'predict', id: predictions++, texts: [$<HTMLInputElement>('#sentence').value] });
 $('#sentence').onkeydown = (e) => {

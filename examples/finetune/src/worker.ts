@@ -20,6 +20,7 @@ const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown 
 
 let backend: Backend | null = null;
 let kind: 'webgpu' | 'cpu' = 'cpu';
+let backendNote = '';
 let files: ModelFiles | null = null;
 let data: { train: GlueExample[]; dev: GlueExample[]; source: string } | null = null;
 let run: Run | null = null;
@@ -81,6 +82,7 @@ async function init(choice: BackendChoice, threads: number): Promise<void> {
   const picked = await pickBackend(choice, threads);
   backend = picked.backend;
   kind = picked.kind;
+  backendNote = picked.note;
   setDefaultBackend(backend);
   post({ type: 'state', state: 'loading', note: 'fetching the model and SST-2' });
   const [f, sst2] = await Promise.all([loadModelFiles(new URL('./model/', self.location.href)), loadSst2(new URL('./data/SST-2/', self.location.href))]);
@@ -160,7 +162,7 @@ async function handle(m: ToWorker): Promise<void> {
       if (!data) throw new Error('not loaded yet');
       const rows = parseDroppedTsv(m.name, m.text);
       data = { ...data, train: rows, source: `${m.name} (dropped; dev: bundled SST-2)` };
-      post({ type: 'ready', backend: backend!.name, kind, note: 'training set replaced', model: readyModel(), data: { source: data.source, train: rows.length, dev: data.dev.length } });
+      post({ type: 'ready', backend: backend!.name, kind, note: backendNote, model: readyModel(), data: { source: data.source, train: rows.length, dev: data.dev.length } });
       return;
     }
     case 'train':
