@@ -81,7 +81,8 @@ export type FromWorker =
    */
   | { type: 'sparsity'; step: number; values: number[]; pruned: boolean; before?: number[] }
   | { type: 'debug'; info: DebugInfo }
-  | { type: 'done'; steps: number; seconds: number; metrics: Record<string, number>; stopped: boolean }
+  /** stopReceivedAt: the steps completed when the worker got Stop (the run then ends after the step in progress) */
+  | { type: 'done'; steps: number; seconds: number; metrics: Record<string, number>; stopped: boolean; stopReceivedAt: number | null }
   | { type: 'prediction'; id: number; results: Prediction[] }
   | { type: 'adapter'; config: string; weights: Uint8Array }
   | { type: 'error'; message: string };

@@ -26,6 +26,7 @@ let data: { train: GlueExample[]; dev: GlueExample[]; source: string } | null = 
 let run: Run | null = null;
 let paused = false;
 let stopAsked = false;
+let stopReceivedAt: number | null = null;
 let wake: (() => void) | null = null;
 
 /** Runs engine work one piece at a time (a step, a prediction, an export), in the order asked. */
@@ -109,6 +110,7 @@ async function train(settings: RunSettings): Promise<void> {
 async function trainRun(settings: RunSettings, files: ModelFiles, data: { train: GlueExample[]; dev: GlueExample[] }): Promise<void> {
   paused = false;
   stopAsked = false;
+  stopReceivedAt = null;
   const t0 = performance.now();
   await exclusive(async () => {
     run?.dispose();
@@ -120,13 +122,18 @@ async function trainRun(settings: RunSettings, files: ModelFiles, data: { train:
   run = r;
   post({ type: 'setup', method: settings.method, trainable: r.trainable, totalSteps: r.total, warmup: r.warmup, modules: r.cells, summary: r.summary });
   post({ type: 'state', state: 'training' });
-  const evalNow = async () => post({ type: 'eval', step: r.step, metrics: await exclusive(() => r.evaluate()) });
+  let metrics: Record<string, number> = {};
+  let lastEval = -1;
+  const evalNow = async () => {
+    metrics = await exclusive(() => r.evaluate());
+    lastEval = r.step;
+    post({ type: 'eval', step: r.step, metrics });
+  };
   const sparsityNow = async (pruned: boolean) => post({ type: 'sparsity', step: r.step, values: await exclusive(() => r.sparsities()), pruned });
   await evalNow();
   await sparsityNow(false);
   let trainSeconds = 0;
   let recent = 0; // an average of recent step times, for the ETA
-  let lastEval = 0;
   while (!r.finished && !stopAsked) {
     if (paused) {
       post({ type: 'state', state: 'paused' });
@@ -139,18 +146,14 @@ async function trainRun(settings: RunSettings, files: ModelFiles, data: { train:
     recent = recent === 0 ? s.seconds : 0.8 * recent + 0.2 * s.seconds;
     post({ type: 'step', step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, seqPerS: s.size / s.seconds, seconds: s.seconds, elapsed: trainSeconds, eta: recent * (r.total - s.step) });
     if (s.pruned) post({ type: 'sparsity', step: s.step, values: s.pruned.modules.map((m) => m.sparsity), before: s.pruned.modules.map((m) => m.sparsityBefore), pruned: true });
-    if (settings.evalEvery > 0 && s.step % settings.evalEvery === 0 && !r.finished) {
-      await evalNow();
-      lastEval = s.step;
-    }
+    if (settings.evalEvery > 0 && s.step % settings.evalEvery === 0) await evalNow();
     post({ type: 'debug', info: debugInfo(s.step) });
     await yieldToMessages();
   }
   if (lastEval !== r.step) await evalNow();
   if (r.setup.adapters.length) await sparsityNow(false);
   post({ type: 'debug', info: debugInfo(r.step) });
-  const metrics = await exclusive(() => r.evaluate());
-  post({ type: 'done', steps: r.step, seconds: (performance.now() - t0) / 1000, metrics, stopped: stopAsked });
+  post({ type: 'done', steps: r.step, seconds: (performance.now() - t0) / 1000, metrics, stopped: stopAsked, stopReceivedAt });
   post({ type: 'state', state: 'done' });
 }
 
@@ -172,7 +175,10 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     case 'resume':
     case 'stop':
-      if (m.type === 'stop') stopAsked = true;
+      if (m.type === 'stop' && !stopAsked) {
+        stopAsked = true;
+        stopReceivedAt = run?.step ?? null;
+      }
       paused = false;
       wake?.();
       wake = null;
