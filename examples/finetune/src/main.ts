@@ -181,6 +181,14 @@ $('#predict').onclick = () => send({ type: 'predict', id: predictions++, texts: 
 $('#sentence').onkeydown = (e) => {
   if (e.key === 'Enter' && !$<HTMLButtonElement>('#predict').disabled) $<HTMLButtonElement>('#predict').click();
 };
+// the trainer's default rates: full fine-tuning moves every weight and wants a smaller one
+const DEFAULT_LR: Record<Method, string> = { full: '0.0001', lora: '0.0008', prilora: '0.0008' };
+let lastMethod = field('method').value as Method;
+field('method').onchange = () => {
+  const method = field('method').value as Method;
+  if (field('lr').value === DEFAULT_LR[lastMethod]) field('lr').value = DEFAULT_LR[method];
+  lastMethod = method;
+};
 field('backend').onchange = startWorker;
 field('threads').onchange = startWorker;
 
