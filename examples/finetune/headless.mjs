@@ -31,7 +31,8 @@ export async function runPage({ params, out, sentences, pauseAt = 0, stopAt = 0,
     const page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
     page.on('console', (m) => log(`page: ${m.text()}`));
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), autostart: dropTsv ? '0' : '1' });
+    const given = { ...params, ...(pauseAt > 0 ? { pauseAt } : {}), autostart: dropTsv ? 0 : 1 };
+    const query = new URLSearchParams(Object.fromEntries(Object.entries(given).map(([k, v]) => [k, String(v)])));
     await page.goto(`http://localhost:${server.address().port}/?${query}`);
     const deadline = { timeout: timeoutMs, polling: 200 };
     if (dropTsv) {
@@ -51,10 +52,10 @@ export async function runPage({ params, out, sentences, pauseAt = 0, stopAt = 0,
     }
     let pause = null;
     if (pauseAt > 0) {
-      // pause after step `pauseAt`: the state must say so and no step may run until Resume
-      await page.waitForFunction((n) => globalThis.__finetune?.steps.length >= n, pauseAt, deadline);
-      await page.click('#pause');
-      await page.waitForFunction(() => globalThis.__finetune.state === 'paused', null, deadline);
+      // the page presses Pause as step `pauseAt` arrives: the state must say so and no step may run until
+      // Resume, which is pressed here as a person would
+      await page.waitForFunction(() => ['paused', 'done', 'failed'].includes(globalThis.__finetune?.state), null, deadline);
+      if ((await page.evaluate(() => globalThis.__finetune.state)) !== 'paused') throw new Error('the run did not pause');
       const at = await page.evaluate(() => globalThis.__finetune.steps.length);
       await page.waitForTimeout(1500);
       const later = await page.evaluate(() => globalThis.__finetune.steps.length);

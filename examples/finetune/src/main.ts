@@ -97,6 +97,8 @@ function receive(m: FromWorker): void {
       break;
     case 'step':
       ui.steps.push(m);
+      // ?pauseAt=N presses Pause as step N arrives (tests: a short run would be over before a remote click)
+      if (m.step === Number(params.get('pauseAt')) && ui.state === 'training') $<HTMLButtonElement>('#pause').click();
       break;
     case 'eval':
       ui.evals.push({ step: m.step, metrics: m.metrics });
