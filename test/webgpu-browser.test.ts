@@ -1,7 +1,7 @@
 /**
  * The WebGPU backend must load in a browser: Dawn and Node built-ins may only be reached through the
  * dynamic import that runs where `navigator.gpu` is missing. The smoke page (examples/browser) also runs
- * when a Chromium is installed; CI has none, so there it is skipped.
+ * when a Chromium is installed (CI installs one, .ci/run); without one it is skipped.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

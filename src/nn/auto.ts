@@ -8,10 +8,11 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { BertForSequenceClassification, parseBertConfig, type ClassifierOutput, type EncoderInputs, type ModelOptions } from './bert.ts';
 import type { Json } from './config.ts';
 import { parseDebertaV2Config } from './deberta-config.ts';
-import { loadDebertaV2ForSequenceClassification } from './deberta-pretrained.ts';
+import { debertaV2FromCheckpoint, loadDebertaV2ForSequenceClassification } from './deberta-pretrained.ts';
 import { DebertaV2ForSequenceClassification } from './deberta.ts';
 import type { Module } from './module.ts';
-import { loadBertForSequenceClassification, readConfig, type LoadedModel } from './pretrained.ts';
+import { bertFromCheckpoint, loadBertForSequenceClassification, readConfig, type LoadedModel } from './pretrained.ts';
+import type { TensorSource } from '../io/sharded.ts';
 
 /** A sequence classifier / regressor with transformers' parameter names. */
 export interface SequenceClassifier extends Module {
@@ -26,6 +27,8 @@ export interface FamilyLoader {
   create(json: Json, file: string, o: ModelOptions): SequenceClassifier;
   /** a model from a checkpoint directory */
   load(dir: string, o: ModelOptions & { numLabels?: number; seed?: number }): LoadedModel<SequenceClassifier, unknown>;
+  /** a model from a config (num_labels set) and weights already in memory (no file system: browsers) */
+  fromCheckpoint(json: Json, file: TensorSource, o: ModelOptions & { seed?: number }, configName: string): LoadedModel<SequenceClassifier, unknown>;
 }
 
 /** The model families by config.json's model_type. */
@@ -33,10 +36,12 @@ const FAMILIES = new Map<string, FamilyLoader>([
   ['bert', {
     create: (json, file, o) => new BertForSequenceClassification(parseBertConfig(json, file), o),
     load: (dir, o) => loadBertForSequenceClassification(dir, o),
+    fromCheckpoint: (json, file, o, name) => bertFromCheckpoint(json, file, o, name),
   }],
   ['deberta-v2', {
     create: (json, file, o) => new DebertaV2ForSequenceClassification(parseDebertaV2Config(json, file), o),
     load: (dir, o) => loadDebertaV2ForSequenceClassification(dir, o),
+    fromCheckpoint: (json, file, o, name) => debertaV2FromCheckpoint(json, file, o, name),
   }],
 ]);
 
@@ -53,4 +58,12 @@ export function createSequenceClassifier(json: Json, o: ModelOptions, file = 'co
 
 export function loadSequenceClassifier(dir: string, o: ModelOptions & { numLabels?: number; seed?: number } = {}): LoadedModel<SequenceClassifier, unknown> {
   return family(readConfig(dir), join(dir, 'config.json')).load(dir, o);
+}
+
+/**
+ * A classifier from config.json's object (num_labels set) and its weights already open, by model_type:
+ * what loadSequenceClassifier does after reading the directory, for callers without a file system.
+ */
+export function sequenceClassifierFromCheckpoint(json: Json, file: TensorSource, o: ModelOptions & { seed?: number } = {}, configName = 'config.json'): LoadedModel<SequenceClassifier, unknown> {
+  return family(json, configName).fromCheckpoint(json, file, o, configName);
 }

@@ -10,6 +10,8 @@ import { Generator } from '../core/random.ts';
 import type { ModelOptions } from './bert.ts';
 import { parseDebertaV2Config, type DebertaV2Config } from './deberta-config.ts';
 import { DebertaV2ForSequenceClassification } from './deberta.ts';
+import type { TensorSource } from '../io/sharded.ts';
+import type { Json } from './config.ts';
 import { checkpointState, legacyName, readConfig, setNumLabels, weightsFile, type LoadedModel } from './pretrained.ts';
 
 const PRETRAINING_HEADS = /^(lm_predictions|mask_predictions|cls)\./;
@@ -25,8 +27,17 @@ export function loadDebertaV2ForSequenceClassification(
 ): LoadedModel<DebertaV2ForSequenceClassification, DebertaV2Config> {
   const json = readConfig(dir);
   if (o.numLabels !== undefined) setNumLabels(json, o.numLabels);
-  const config = parseDebertaV2Config(json, join(dir, 'config.json'));
-  const file = weightsFile(dir);
+  return debertaV2FromCheckpoint(json, weightsFile(dir), o, join(dir, 'config.json'));
+}
+
+/** The same from a config already read (num_labels set) and weights already open (no file system). */
+export function debertaV2FromCheckpoint(
+  json: Json,
+  file: TensorSource,
+  o: ModelOptions & { seed?: number } = {},
+  configName = 'config.json',
+): LoadedModel<DebertaV2ForSequenceClassification, DebertaV2Config> {
+  const config = parseDebertaV2Config(json, configName);
   const names = [...file.tensors.keys()];
   const bare = !names.some((n) => n.startsWith('deberta.'));
   const hasHead = names.some((n) => n.startsWith('classifier.'));

@@ -11,4 +11,4 @@ export { DisentangledSelfAttention, type RelativeContext } from './deberta-atten
 export { parseDebertaV2Config, type DebertaV2Config, type RelativeAttentionConfig } from './deberta-config.ts';
 export { loadDebertaV2ForSequenceClassification } from './deberta-pretrained.ts';
 export { logBucketPosition, buildRelativePosition, relativeIndex, type RelativeIndex } from './relative-position.ts';
-export { loadSequenceClassifier, createSequenceClassifier, type SequenceClassifier, type FamilyLoader } from './auto.ts';
+export { loadSequenceClassifier, createSequenceClassifier, sequenceClassifierFromCheckpoint, type SequenceClassifier, type FamilyLoader } from './auto.ts';

@@ -76,8 +76,20 @@ export function loadBertForSequenceClassification(
 ): LoadedModel<BertForSequenceClassification, BertConfig> {
   const json = readConfig(dir);
   if (o.numLabels !== undefined) setNumLabels(json, o.numLabels);
-  const config = parseBertConfig(json, join(dir, 'config.json'));
-  const file = weightsFile(dir);
+  return bertFromCheckpoint(json, weightsFile(dir), o, join(dir, 'config.json'));
+}
+
+/**
+ * The same from a config already read (num_labels set) and weights already open: no file system, so a
+ * browser that fetched the files builds the model through this.
+ */
+export function bertFromCheckpoint(
+  json: Json,
+  file: TensorSource,
+  o: ModelOptions & { seed?: number } = {},
+  configName = 'config.json',
+): LoadedModel<BertForSequenceClassification, BertConfig> {
+  const config = parseBertConfig(json, configName);
   const names = [...file.tensors.keys()];
   const bare = !names.some((n) => n.startsWith('bert.'));
   const hasHead = names.some((n) => n.startsWith('classifier.'));

@@ -6,7 +6,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
-import { readSafetensorsFile, writeSafetensorsFile, type SafetensorEntry } from '../io/safetensors.ts';
+import { readSafetensorsFile, serializeSafetensors, writeSafetensorsFile, type SafetensorEntry } from '../io/safetensors.ts';
 import { Linear } from '../nn/layers.ts';
 import type { Module } from '../nn/module.ts';
 import { readJsonFile } from '../nn/config.ts';
@@ -89,6 +89,16 @@ export async function exportPeft(model: Module, setup: MethodSetup, dir: string,
   const weightsPath = join(dir, 'adapter_model.safetensors');
   writeSafetensorsFile(weightsPath, await peftTensors(model, setup, o), { format: 'pt' });
   return [configPath, weightsPath];
+}
+
+/**
+ * The two files of exportPeft as bytes in memory, for callers without a file system (a browser offers
+ * them as downloads); the same config and tensors, so Node's importPeft reads them back alike.
+ */
+export async function peftFiles(model: Module, setup: MethodSetup, o: PeftExportOptions = {}): Promise<{ config: string; weights: Uint8Array }> {
+  if (setup.method === 'full') throw new ConfigError('export-peft: a full fine-tuning run has no adapter to export');
+  const config = `${JSON.stringify(peftConfig(setup, 'SEQ_CLS', o), null, 2)}\n`;
+  return { config, weights: serializeSafetensors(await peftTensors(model, setup, o), { format: 'pt' }) };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * The one step loop of fine-tuning and masked-LM pretraining: forward, a non-finite check of the loss and
- * of the gradient norm (the same NonFiniteError, the last good checkpoint left as it was), backward,
- * clipping, the AdamW update, the end of the step's scope, the log line and progress, and the
+ * The one step loop of fine-tuning and masked-LM pretraining: the optimiser step (./step.ts: forward, a
+ * non-finite check of the loss and of the gradient norm, raised as a NonFiniteError that leaves the last
+ * good checkpoint as it was, backward, clipping, AdamW), the log line and progress, and the
  * evaluation and checkpoint cadence; with resume (the checkpoint's place in the data, the dropout
  * generator's position, the log cut back to the checkpoint) and an optional deadline.
  */
@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { NonFiniteError } from '../core/errors.ts';
 import type { Generator } from '../core/random.ts';
 import type { Module } from '../nn/module.ts';
-import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import type { AdamW } from '../optim/adamw.ts';
 import type { LoraAdapter } from '../prilora/lora.ts';
-import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type Progress } from './checkpoint.ts';
 import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
+import { optimizerStep } from './step.ts';
 
 export interface StepBatch {
   size: number;
@@ -126,20 +126,13 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
         const batch = s.batch(p.epoch, p.batchInEpoch);
         s.beforeStep?.(step);
         const lr = s.lr(p.step);
-        const scope = beginScope();
         let lossValue: number, norm: number;
         try {
-          const loss = s.loss(batch);
-          lossValue = (await loss.data())[0];
-          if (!Number.isFinite(lossValue)) throw nonFinite('loss', step, lossValue);
-          loss.backward();
-          s.afterBackward?.();
-          norm = (await clipGradNorm(s.opt.params, s.clip).data())[0];
-          if (!Number.isFinite(norm)) throw nonFinite('gradient norm', step, norm);
-          s.opt.update(lr);
+          ({ loss: lossValue, gradNorm: norm } = await optimizerStep({
+            loss: () => s.loss(batch), opt: s.opt, clip: s.clip, lr, afterBackward: s.afterBackward,
+            nonFinite: (what, value) => nonFinite(what, step, value),
+          }));
         } finally {
-          s.opt.zeroGrad();
-          scope.end();
           batch.dispose();
         }
         p.step = step;

@@ -76,11 +76,11 @@ export function setCpuThreads(n: number): void {
   k?.rt.setThreads(n);
 }
 
-export function cpuInfo(): FastInfo & { path: CpuPath } {
+export function cpuInfo(): FastInfo & { path: CpuPath; workersReady: number } {
   const k = fast();
-  if (k) return { ...k.rt.info, heapBytes: k.rt.heap.byteLength, heapInUse: k.rt.heap.inUse, path };
+  if (k) return { ...k.rt.info, heapBytes: k.rt.heap.byteLength, heapInUse: k.rt.heap.inUse, path, workersReady: k.rt.workersReady };
   const reason = path === 'plain' ? 'plain path selected' : typeof runtime === 'string' ? runtime : 'not started';
-  return { enabled: false, relaxedSimd: false, sharedMemory: false, threads: 1, maxThreads: 1, gemm: null, heapBytes: 0, heapInUse: 0, reason, path };
+  return { enabled: false, relaxedSimd: false, sharedMemory: false, threads: 1, maxThreads: 1, gemm: null, heapBytes: 0, heapInUse: 0, reason, path, workersReady: 0 };
 }
 
 /** Stop the worker threads (they also end with the process). */

@@ -1,5 +1,6 @@
 /**
- * worker_threads running the same wasm kernels on the same shared memory. The engine's API is synchronous,
+ * Threads (Node's worker_threads, or a browser's Web Workers: ./threads.ts) running the same wasm kernels
+ * on the same shared memory. The engine's API is synchronous,
  * so a parallel kernel is a fork–join inside one call: the main thread writes the call's chunks (kernel
  * index + arguments) into a shared block, bumps a generation counter and then, like every worker, claims
  * chunks from an atomic counter until none are left; it returns once all are done. Claiming rather than
@@ -7,8 +8,9 @@
  * (the main thread at least) do its share instead of waiting for it.
  *
  * Every kernel call gets the running thread's scratch address as one extra, trailing argument. Workers
- * spin briefly before sleeping (a training step issues kernels back to back), are unref'd so the process
- * exits when the main thread is done, and wake up periodically so that termination never waits on them.
+ * spin briefly before sleeping (a training step issues kernels back to back), are unref'd (Node) so the
+ * process exits when the main thread is done, and wake up periodically so that termination never waits on
+ * them.
  */
 import { BackendError } from '../../../core/errors.ts';
 
@@ -23,8 +25,8 @@ export const MAX_JOBS = 256;
 export const MAX_ARGS = 12;
 const ROW = 2 + MAX_ARGS; // fn index, argument count, arguments
 
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
+/** The worker's program; `workerData` is bound by the spawner (./threads.ts: Node's or a browser's worker). */
+export const WORKER_BODY = `
 const { module, memory, ctrl, rows, id, names, spin, scratch } = workerData;
 let fns;
 try {
@@ -68,16 +70,13 @@ export interface Job {
   args: readonly number[];
 }
 
-/**
- * What the pool uses of node:worker_threads' Worker, declared here rather than imported so that the
- * published type files (this class is reachable from CpuBackend's) do not need @types/node.
- */
-interface PoolWorker {
-  unref(): void;
-  terminate(): Promise<number>;
-  on(event: 'error', listener: (e: Error) => void): unknown;
+/** A started worker thread, whatever runs it. */
+export interface PoolWorker {
+  terminate(): unknown;
 }
-type WorkerCtor = new (source: string, options: { eval: boolean; workerData: unknown }) => PoolWorker;
+
+/** Start a thread running WORKER_BODY with `workerData` bound to `data` (./threads.ts). */
+export type Spawn = (body: string, data: Record<string, unknown>) => PoolWorker;
 
 export class Pool {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (STATUS + MAX_WORKERS)));
@@ -85,7 +84,7 @@ export class Pool {
   private workers: PoolWorker[] = [];
 
   constructor(
-    private readonly Worker: WorkerCtor,
+    private readonly spawn: Spawn,
     private readonly module: WebAssembly.Module,
     private readonly memory: WebAssembly.Memory,
     private readonly names: readonly string[],
@@ -99,6 +98,13 @@ export class Pool {
     return this.workers.length;
   }
 
+  /** Workers that have instantiated the kernels and wait for chunks (a browser starts them asynchronously). */
+  get ready(): number {
+    let n = 0;
+    for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.ctrl, STATUS + w) === 1) n++;
+    return n;
+  }
+
   /** Keep `workers` workers; worker w runs its kernels with scratch address `scratch(w)`. */
   resize(workers: number, scratch: (w: number) => number): void {
     const n = Math.max(0, Math.min(MAX_WORKERS, workers));
@@ -106,16 +112,10 @@ export class Pool {
     while (this.workers.length < n) {
       const id = this.workers.length;
       Atomics.store(this.ctrl, STATUS + id, 0);
-      const w = new this.Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: {
-          module: this.module, memory: this.memory, ctrl: this.ctrl, rows: this.rows, id, names: this.names, spin: this.spin,
-          scratch: scratch(id), gen: Atomics.load(this.ctrl, GEN),
-        },
+      const w = this.spawn(WORKER_BODY, {
+        module: this.module, memory: this.memory, ctrl: this.ctrl, rows: this.rows, id, names: this.names, spin: this.spin,
+        scratch: scratch(id), gen: Atomics.load(this.ctrl, GEN),
       });
-      w.unref();
-      // failures are reported through the control block; keep them off the process
-      w.on('error', () => {});
       this.workers.push(w);
     }
   }

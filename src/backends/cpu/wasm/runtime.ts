@@ -1,6 +1,6 @@
 /**
  * Start-up of the CPU fast path: probe what the runtime offers (wasm SIMD, relaxed SIMD, shared memory,
- * worker_threads), compile the kernels once, and hand out per-thread scratch and a fork–join `parallel`.
+ * worker_threads or, in a browser worker under cross-origin isolation, Web Workers), compile the kernels once, and hand out per-thread scratch and a fork–join `parallel`.
  * Whatever is missing degrades gracefully (no SIMD → the plain kernels; no shared memory or threads →
  * single-threaded wasm) and is reported once on stderr.
  */
@@ -9,7 +9,8 @@ import { G, SCRATCH, type GemmShape } from './emit-gemm.ts';
 import { DESC_WORDS } from './emit-pointwise.ts';
 import { Heap } from './heap.ts';
 import { buildModule, relaxedProbe, simdProbe } from './module.ts';
-import { MAX_JOBS, MAX_WORKERS, Pool, type Job } from './pool.ts';
+import { MAX_JOBS, MAX_WORKERS, Pool, type Job, type Spawn } from './pool.ts';
+import { browserSpawn, nodeSpawn } from './threads.ts';
 
 type Kernel = (...args: number[]) => void;
 export type Feature = 'simd' | 'relaxed' | 'shared' | 'workers';
@@ -73,7 +74,16 @@ export function defaultThreads(): number {
   const env = Number(proc?.env?.PRILORA_THREADS);
   if (Number.isInteger(env) && env > 0) return env;
   const os = builtin<{ availableParallelism?: () => number; cpus: () => unknown[] }>('node:os');
-  return os ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
+  if (os) return os.availableParallelism?.() ?? os.cpus().length;
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}
+
+/** Node's worker_threads where they exist, else a browser's Web Workers (./threads.ts); or why neither. */
+function threadSpawner(): Spawn | string {
+  const nodeWorker = builtin<{ Worker: Parameters<typeof nodeSpawn>[0] }>('node:worker_threads')?.Worker;
+  if (nodeWorker) return nodeSpawn(nodeWorker);
+  if (proc) return 'worker_threads unavailable';
+  return browserSpawn();
 }
 
 /** Turn relaxed SIMD on where the runtime hides it behind a flag (Node 20), if it validates then. */
@@ -117,12 +127,12 @@ export class Runtime {
     this.heap = new Heap(memory, 64);
     this.descs = this.heap.alloc(DESC_BYTES * MAX_JOBS);
     this.info = { enabled: true, relaxedSimd: relaxed, sharedMemory: shared, threads: 1, maxThreads: 1, gemm, heapBytes: 0, heapInUse: 0 };
-    const Worker = shared && workers ? builtin<{ Worker: typeof import('node:worker_threads').Worker }>('node:worker_threads')?.Worker : undefined;
-    if (Worker) {
-      this.pool = new Pool(Worker, module, memory, names);
+    const spawn = shared && workers ? threadSpawner() : 'worker_threads unavailable';
+    if (typeof spawn === 'function') {
+      this.pool = new Pool(spawn, module, memory, names);
       this.info.maxThreads = MAX_WORKERS + 1;
     } else {
-      this.info.reason = shared ? 'worker_threads unavailable' : 'shared wasm memory unavailable';
+      this.info.reason = shared ? spawn : 'shared wasm memory unavailable';
     }
     this.setThreads(defaultThreads());
   }
@@ -145,6 +155,11 @@ export class Runtime {
     } catch (e) {
       return `the wasm kernels failed to compile (${(e as Error).message})`;
     }
+  }
+
+  /** worker threads started and ready (the main thread not counted) */
+  get workersReady(): number {
+    return this.pool?.ready ?? 0;
   }
 
   get threadCount(): number {

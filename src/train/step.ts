@@ -1,0 +1,40 @@
+/**
+ * One optimiser step, shared by the file-backed loop (./loop.ts) and callers without a file system (the
+ * browser fine-tuner in examples/finetune): forward, a non-finite check of the loss and of the gradient
+ * norm, backward, clipping, the AdamW update. Every intermediate tensor is freed and the gradients zeroed
+ * even when the step throws, so memory stays flat over a run whatever happens to a step.
+ */
+import { clipGradNorm, type AdamW } from '../optim/adamw.ts';
+import { beginScope } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+
+export interface StepSpec {
+  /** the step's loss (forward pass in training mode) */
+  loss: () => Tensor;
+  opt: AdamW;
+  /** gradient-norm clipping threshold */
+  clip: number;
+  lr: number;
+  /** between backward and clipping (permanent pruning masks the gradients here) */
+  afterBackward?: () => void;
+  /** the error to throw for a non-finite loss or gradient norm (the caller says what survives) */
+  nonFinite: (what: 'loss' | 'gradient norm', value: number) => Error;
+}
+
+export async function optimizerStep(s: StepSpec): Promise<{ loss: number; gradNorm: number }> {
+  const scope = beginScope();
+  try {
+    const loss = s.loss();
+    const lossValue = (await loss.data())[0];
+    if (!Number.isFinite(lossValue)) throw s.nonFinite('loss', lossValue);
+    loss.backward();
+    s.afterBackward?.();
+    const gradNorm = (await clipGradNorm(s.opt.params, s.clip).data())[0];
+    if (!Number.isFinite(gradNorm)) throw s.nonFinite('gradient norm', gradNorm);
+    s.opt.update(s.lr);
+    return { loss: lossValue, gradNorm };
+  } finally {
+    s.opt.zeroGrad();
+    scope.end();
+  }
+}
