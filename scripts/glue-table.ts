@@ -79,7 +79,8 @@ for (const task of tasks) {
         ...v,
         seed,
         model: values.model,
-        out: join(out, `${task}-${variant.replace(/[^a-z0-9]+/gi, '_')}-s${seed}`),
+        // a directory without a result here is an interrupted or stale run: start it again
+        out: join(out, `${task}-${variant.replace(/[^a-z0-9]+/gi, '_')}-s${seed}`), force: true,
         ...(values['train-limit'] ? { trainLimit: Number(values['train-limit']) } : {}),
         ...(values.epochs ? { epochs: Number(values.epochs) } : {}),
       };
