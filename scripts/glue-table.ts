@@ -5,7 +5,7 @@
  *
  *   npx tsx scripts/glue-table.ts [--model DIR] [--seeds 0,1,2] [--tasks cola,sst2,mrpc,stsb,rte]
  *                                 [--train-limit N] [--epochs N] [--out runs/glue-table] [--threads N]
- *                                 [--variants full,prilora 4→12] [--ablation sst2,cola]
+ *                                 [--variants full,prilora 4→12] [--ablation sst2,cola] [--table-only]
  *
  * The README's table: `npx tsx scripts/glue-table.ts` (full training sets, the per-task defaults), with a
  * trivial row (the training split's majority class, or mean) and the bag-of-words anchor of bench/bow.
@@ -37,7 +37,7 @@ const { values } = parseArgs({
   options: {
     model: { type: 'string' }, seeds: { type: 'string', default: '0,1,2' }, tasks: { type: 'string', default: 'cola,sst2,mrpc,stsb,rte' },
     'train-limit': { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string', default: 'runs/glue-table' }, ablation: { type: 'string', default: 'cola,sst2,mrpc,stsb,rte' },
-    threads: { type: 'string' }, variants: { type: 'string' },
+    threads: { type: 'string' }, variants: { type: 'string' }, 'table-only': { type: 'boolean', default: false },
   },
 });
 const out = values.out!;
@@ -68,7 +68,7 @@ const seeds = values.seeds!.split(',').map(Number);
 if (values.threads) cpuBackend().setThreads(Number(values.threads));
 const only = values.variants?.split(',');
 
-for (const task of tasks) {
+for (const task of values['table-only'] ? [] : tasks) {
   for (const [variant, v] of Object.entries(VARIANTS)) {
     if (/ only$/.test(variant) && !values.ablation!.split(',').includes(task)) continue;
     if (only && !only.includes(variant)) continue;
