@@ -72,9 +72,9 @@ describe('LoRA adapter', () => {
   it('y = x Wᵀ + b + scaling · x Aᵀ Bᵀ; merge then unmerge restores the weights', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.5, max: 32, noNaN: true }), fc.nat(), (i, o, rank, alpha, seed) => {
-        const r = Math.min(rank, i, o); // a rank beyond the layer's width is refused:
-        expect(() => new P.LoraAdapter('m', new P.Linear(i, o, { dtype: 'float64' }), { rank: Math.min(i, o) + 1, alpha, generator: g })).toThrow(/exceeds the layer's width/);
         const g = new P.Generator(seed);
+        const r = Math.min(rank, i, o); // a rank beyond the layer's width is refused:
+        expect(() => new P.LoraAdapter('w', new P.Linear(i, o, { dtype: 'float64' }), { rank: Math.min(i, o) + 1, alpha, generator: new P.Generator(0) })).toThrow(/exceeds the layer's width/);
         const lin = new P.Linear(i, o, { dtype: 'float64', init: { std: 1, generator: g } });
         const ad = new P.LoraAdapter('m', lin, { rank: r, alpha, generator: g });
         ad.B.weight.assignFrom(P.randn([o, r], { dtype: 'float64', generator: g }));
