@@ -17,6 +17,7 @@ import { flagTable, parseFlags } from '../src/cli/flags.ts';
 import { DEVICE_SPINE, useDevice } from '../src/cli/devices.ts';
 import { PRETRAIN_SPINE, pretrainOptions } from '../src/pretrain/options.ts';
 import { TRAIN_SPINE, trainOptions } from '../src/train/options.ts';
+import { resolveTrainOptions } from '../src/train/trainer.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -79,9 +80,12 @@ describe('options spines', () => {
   it('defaults depend on the task and the method as documented', () => {
     const sst2 = trainOptions({ task: 'sst2' });
     expect(sst2).toMatchObject({ method: 'prilora', lr: 2e-3, epochs: 1, maxLen: 128, warmup: 0.06, weightDecay: 0.01, out: 'runs/sst2-prilora' });
-    expect(sst2.adapter).toMatchObject({ rank: 8, alpha: 16, rankStart: 4, rankEnd: 12, statDecay: 0.9, modulesToSave: ['classifier', 'bert.embeddings.word_embeddings'] });
-    // a model without recommendations (prilora.json) trains the classifier beside the adapters
-    expect(trainOptions({ task: 'sst2', model: 'test/fixtures/hf/bert_cls' }).adapter.modulesToSave).toEqual(['classifier']);
+    expect(sst2.adapter).toMatchObject({ rank: 8, alpha: 16, rankStart: 4, rankEnd: 12, statDecay: 0.9, modulesToSave: ['classifier'] });
+    // a run adds what its model recommends (prilora.json): the bundled model's word embeddings; a model
+    // without recommendations trains the classifier beside the adapters, and a given list is kept
+    expect(resolveTrainOptions({ task: 'sst2' }).adapter.modulesToSave).toEqual(['classifier', 'bert.embeddings.word_embeddings']);
+    expect(resolveTrainOptions({ task: 'sst2', model: 'test/fixtures/hf/bert_cls' }).adapter.modulesToSave).toEqual(['classifier']);
+    expect(resolveTrainOptions({ task: 'sst2', adapter: { modulesToSave: ['classifier'] } }).adapter.modulesToSave).toEqual(['classifier']);
     expect(sst2.prune).toEqual({ enabled: true, every: 10, start: null, end: null, ratio: 0.5, mode: 'temporary', importance: 'weight-times-stat' });
     expect(trainOptions({ task: 'cola', method: 'full' })).toMatchObject({ lr: 3e-4, epochs: 3, maxLen: 64, weightDecay: 0 });
     expect(trainOptions({ task: 'mrpc' }).warmup).toBe(0.1);
@@ -123,7 +127,7 @@ describe('options spines', () => {
     const r = await cli(argv);
     expect(r.code, r.err.join('\n')).toBe(0);
     const json = JSON.parse(r.out[r.out.length - 1]);
-    expect(json.options).toEqual(JSON.parse(JSON.stringify(trainOptions({ task: 'sst2', method: 'lora', prune: { enabled: true }, out, trainLimit: 32, evalLimit: 16, batch: 16, maxLen: 24, maxSteps: 2 }))));
+    expect(json.options).toEqual(JSON.parse(JSON.stringify(resolveTrainOptions({ task: 'sst2', method: 'lora', prune: { enabled: true }, out, trainLimit: 32, evalLimit: 16, batch: 16, maxLen: 24, maxSteps: 2 }))));
   });
 });
 

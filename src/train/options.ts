@@ -13,7 +13,6 @@ import { bool, choice, int, nullable, num, optional, resolve, str, type Given, t
 import { GLUE_TASKS, parseGlueTask, type GlueTask } from '../data/glue-tasks.ts';
 import { ADAPTER_SPINE, METHODS, PRUNE_SPINE, pruneSettings, type Method } from '../prilora/options.ts';
 import { checkContinued } from './continue.ts';
-import { recommendedModulesToSave } from './model.ts';
 
 export interface TaskDefaults {
   /** the reference's rate, for the record: the small bundled model wants others (ADAPTER_LR, FULL_FINETUNE_LR) */
@@ -88,7 +87,6 @@ export function trainOptions(input: TrainInput): TrainOptions {
   const method: Method = given.method ?? 'prilora';
   const o = resolve(TRAIN_SPINE, given, { task: given.task, method });
   o.prune = pruneSettings(o.method, given.prune);
-  if (given.adapter?.modulesToSave === undefined) o.adapter.modulesToSave = recommendedModulesToSave(o.model) ?? o.adapter.modulesToSave;
   // an option the method would ignore is refused, so a typo'd experiment never runs as another one
   const ignored: Record<Method, readonly string[]> = { full: Object.keys(ADAPTER_SPINE), lora: ['rankStart', 'rankEnd'], prilora: ['rank'] };
   const given_ = Object.keys(given.adapter ?? {}).filter((k) => ignored[o.method].includes(k));

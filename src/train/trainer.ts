@@ -26,7 +26,7 @@ import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from '.
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
 import { claimRunDir } from './run-dir.ts';
-import { loadRunModel, type RunModel } from './model.ts';
+import { loadRunModel, recommendedModulesToSave, type RunModel } from './model.ts';
 import { trainOptions, warmupSteps, type TrainInput, type TrainOptions } from './options.ts';
 import { writeReport } from './report.ts';
 
@@ -65,8 +65,18 @@ function fingerprint(o: TrainOptions, backend: Backend): string {
 /** Pruning statistics are needed where the pruner reads them (|A|·s); they change no weight otherwise. */
 export const keepsStats = (o: TrainOptions): boolean => o.prune.enabled && o.prune.importance === 'weight-times-stat';
 
-export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<TrainResult> {
+/**
+ * trainOptions, then what the model directory recommends (its prilora.json) where the input leaves it
+ * open. Apart from trainOptions because it reads files: the browser page resolves options without them.
+ */
+export function resolveTrainOptions(input: TrainInput): TrainOptions {
   const o = trainOptions(input);
+  if (input.adapter?.modulesToSave === undefined) o.adapter.modulesToSave = recommendedModulesToSave(o.model) ?? o.adapter.modulesToSave;
+  return o;
+}
+
+export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const o = resolveTrainOptions(input);
   claimRunDir(o.out, o);
   const backend = hooks.backend ?? defaultBackend();
   const print = hooks.print ?? ((l: string) => console.log(l));
