@@ -19,7 +19,7 @@ export function defaultModelDir(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../assets/models/default');
 }
 
-export const RECOMMENDATIONS_FILE = 'prilora.json';
+const RECOMMENDATIONS_FILE = 'prilora.json';
 
 /**
  * The modules a model directory recommends training in full beside the adapters (`prilora.json`:
