@@ -79,15 +79,39 @@ describe('prilora train', () => {
     const a = runSplits(trainOptions({ task: 'rte', holdout: 0.1, seed: 1 }), 'dev');
     const b = runSplits(trainOptions({ task: 'rte', holdout: 0.1, seed: 7 }), 'dev');
     const all = P.loadGlueSplit('rte', 'train');
-    expect(a.evaluation.length).toBe(Math.round(0.1 * all.length));
-    expect(a.train.length + a.evaluation.length).toBe(all.length);
     const key = (e: P.GlueExample) => `${e.textA}\t${e.textB}\t${e.label}`;
+    // RTE's pairs do not nest: a plain draw of 10 %, less the duplicates of held-out pairs
+    expect(Math.abs(a.evaluation.length - Math.round(0.1 * all.length))).toBeLessThanOrEqual(all.length - new Set(all.map(key)).size);
     const held = new Set(a.evaluation.map(key));
-    expect(a.train.filter((e) => held.has(key(e))).length).toBeLessThanOrEqual(all.length - new Set(all.map(key)).size); // only exact duplicates overlap
+    expect(a.train.some((e) => held.has(key(e)))).toBe(false);
+    expect(a.train.length + a.evaluation.length + a.dropped).toBe(all.length);
     expect(b.evaluation.map(key)).toEqual(a.evaluation.map(key));
     const dev = new Set(P.loadGlueSplit('rte', 'dev').map(key));
     expect(a.evaluation.some((e) => dev.has(key(e)))).toBe(false);
     expect(runSplits(trainOptions({ task: 'rte' }), 'dev').evaluation.length).toBe(dev.size);
+  });
+
+  it("--holdout on SST-2 holds out whole sentences, and none of their phrases trains", () => {
+    const all = P.loadGlueSplit('sst2', 'train');
+    const s = runSplits(trainOptions({ task: 'sst2', holdout: 0.1 }), 'dev');
+    const text = (e: P.GlueExample) => ` ${e.textA.toLowerCase().split(/\s+/).filter(Boolean).join(' ')} `;
+    const heldTexts = s.evaluation.map(text);
+    const trainTexts = s.train.map(text);
+    expect(s.train.length + s.evaluation.length + s.dropped).toBe(all.length);
+    // SST-2's 67,349 examples hold ~6,900 sentences; their phrases (~7,000) go with the held-out tenth
+    expect(s.evaluation.length).toBeGreaterThan(500);
+    expect(s.evaluation.length).toBeLessThan(1000);
+    expect(s.dropped).toBeGreaterThan(s.evaluation.length);
+    // the plain-string check, on a sample of the held-out sentences against every training text
+    const sample = heldTexts.filter((_, i) => i % 7 === 0);
+    for (const h of sample) expect(trainTexts.find((t) => h.includes(t)), h).toBeUndefined();
+    // and each is a whole text: inside no other example of the split (train or held out)
+    const others = all.map(text);
+    for (const h of sample) expect(others.filter((t) => t !== h && t.includes(h)), h).toEqual([]);
+    // dev-like: its sentences are as long as dev's (20.5 words on average), the training split's phrases far shorter
+    const words = (ts: string[]) => ts.reduce((n, t) => n + t.trim().split(' ').length, 0) / ts.length;
+    expect(words(heldTexts)).toBeGreaterThan(15);
+    expect(words(trainTexts)).toBeLessThan(12);
   });
 
   it('--dropout overrides the encoder dropout (not the adapters\')', async () => {

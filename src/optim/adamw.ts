@@ -18,6 +18,8 @@ import { adamwAllStep, adamwStep } from './adamw-step.ts';
 export interface ParamGroup {
   params: Tensor[];
   weightDecay: number;
+  /** this group's learning rate as a multiple of the optimiser's (default 1) */
+  lrScale?: number;
 }
 
 export interface AdamWOptions {
@@ -80,21 +82,24 @@ export class AdamW {
     const [beta1, beta2] = this.betas;
     const hyper = { lr, beta1, beta2, eps: this.eps, bc1: 1 - beta1 ** this.step, bc2Sqrt: Math.sqrt(1 - beta2 ** this.step) };
     noGrad(() => {
-      const todo: { p: Tensor; g: Tensor; mo: Moments; mask: Tensor | null; weightDecay: number }[] = [];
+      const todo: { p: Tensor; g: Tensor; mo: Moments; mask: Tensor | null; weightDecay: number; lr: number }[] = [];
       for (const group of this.groups) {
         for (const p of group.params) {
           if (!p.grad) continue;
-          todo.push({ p, g: p.grad, mo: this.moments.get(p) ?? this.init(p), mask: this.masks.get(p) ?? null, weightDecay: group.weightDecay });
+          todo.push({ p, g: p.grad, mo: this.moments.get(p) ?? this.init(p), mask: this.masks.get(p) ?? null, weightDecay: group.weightDecay, lr: lr * (group.lrScale ?? 1) });
         }
       }
-      // one multi-tensor kernel for all where the backend has it, else one update per parameter
-      const all = adamwAllStep(todo, { ...hyper, weightDecay: 0 });
-      todo.forEach((t, i) => {
-        const next = all?.[i] ?? adamwStep(t.p, t.g, t.mo, t.mask, { ...hyper, weightDecay: t.weightDecay });
-        t.p.assignFrom(next.p);
-        t.mo.m.assignFrom(next.m);
-        t.mo.v.assignFrom(next.v);
-      });
+      // one multi-tensor kernel per learning rate where the backend has it, else one update per parameter
+      for (const rate of new Set(todo.map((t) => t.lr))) {
+        const same = todo.filter((t) => t.lr === rate);
+        const all = adamwAllStep(same, { ...hyper, lr: rate, weightDecay: 0 });
+        same.forEach((t, i) => {
+          const next = all?.[i] ?? adamwStep(t.p, t.g, t.mo, t.mask, { ...hyper, lr: rate, weightDecay: t.weightDecay });
+          t.p.assignFrom(next.p);
+          t.mo.m.assignFrom(next.m);
+          t.mo.v.assignFrom(next.v);
+        });
+      }
     });
   }
 

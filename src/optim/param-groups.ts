@@ -8,16 +8,20 @@ export function isNoDecay(name: string): boolean {
   return name.endsWith('.bias') || /(^|\.)(LayerNorm|layer_norm|norm)\./.test(name);
 }
 
-/** AdamW parameter groups over the trainable parameters: decay `weightDecay` on weights, 0 on the rest. */
-export function paramGroups(model: Module, weightDecay: number): ParamGroup[] {
-  const decay: Tensor[] = [];
-  const none: Tensor[] = [];
+/**
+ * AdamW parameter groups over the trainable parameters: decay `weightDecay` on weights, 0 on the rest;
+ * parameters whose names `scaled.match` learn at `scaled.lrScale` times the optimiser's rate.
+ */
+export function paramGroups(model: Module, weightDecay: number, scaled?: { match: RegExp; lrScale: number }): ParamGroup[] {
+  const groups = [
+    { params: [] as Tensor[], weightDecay },
+    { params: [] as Tensor[], weightDecay: 0 },
+    { params: [] as Tensor[], weightDecay, lrScale: scaled?.lrScale },
+    { params: [] as Tensor[], weightDecay: 0, lrScale: scaled?.lrScale },
+  ];
   for (const [name, p] of model.namedParameters()) {
     if (!p.requiresGrad) continue;
-    (isNoDecay(name) ? none : decay).push(p);
+    groups[(isNoDecay(name) ? 1 : 0) + (scaled?.match.test(name) ? 2 : 0)].params.push(p);
   }
-  return [
-    { params: decay, weightDecay },
-    { params: none, weightDecay: 0 },
-  ];
+  return groups.filter((g, i) => i < 2 || g.params.length > 0);
 }

@@ -53,6 +53,7 @@ export const TRAIN_SPINE = {
   out: str({ help: 'run directory', default: (c) => `runs/${c.task}-${c.method}`, defaultHelp: 'runs/<task>-<method>' }),
   seed: int({ help: 'seed of the data order, dropout, fresh heads and adapters', default: 0, min: 0 }),
   lr: num({ help: 'peak learning rate', default: (c) => (c.method === 'full' ? FULL_FINETUNE_LR : ADAPTER_LR), defaultHelp: 'full 3e-4, lora/prilora 2e-3', min: 0, minExclusive: true }),
+  embeddingLr: nullable(num({ help: "peak learning rate of the embedding layer where it trains (full fine-tuning, or in modules_to_save); default: --lr or the model's prilora.json", min: 0, minExclusive: true })),
   epochs: int({ help: 'passes over the training set', default: (c) => Math.min(ref(c).epochs, EPOCH_CAPS[c.task as GlueTask] ?? SMALL_MODEL_EPOCH_CAP), defaultHelp: 'per task, at most 3 (SST-2, QQP, MNLI, QNLI: 1)', min: 1 }),
   maxSteps: optional(int({ help: 'stop after this many optimiser steps (the schedule spans the shorter of the two)', min: 1 })),
   batch: int({ help: 'sequences per step', default: 32, min: 1 }),

@@ -10,7 +10,7 @@ import type { Backend } from '../backends/backend.ts';
 import { defaultBackend } from '../backends/default.ts';
 import { ConfigError } from '../core/errors.ts';
 import { Generator } from '../core/random.ts';
-import { loadGlueSplit, type GlueExample } from '../data/glue.ts';
+import { loadGlueSplit } from '../data/glue.ts';
 import { glueTaskSpec, type GlueSplit } from '../data/glue-tasks.ts';
 import { Dropout } from '../nn/layers.ts';
 import { AdamW } from '../optim/adamw.ts';
@@ -22,6 +22,7 @@ import { Pruner, type PruneEvent } from '../prilora/pruner.ts';
 import { layerIndex } from '../prilora/targets.ts';
 import type { Progress } from './checkpoint.ts';
 import { continueAdapter } from './continue.ts';
+import { holdoutSplit, type HoldoutSplit } from './holdout.ts';
 import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from './batches.ts';
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
@@ -54,11 +55,11 @@ export interface TrainResult {
 }
 
 /**
- * What a resume must agree on: anything that changes the sequence of updates, except the learning rate,
+ * What a resume must agree on: anything that changes the sequence of updates, except the learning rates,
  * so that a run stopped by a divergence can continue from its last good checkpoint at a lower one.
  */
 function fingerprint(o: TrainOptions, backend: Backend): string {
-  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, lr: _lr, ...rest } = o;
+  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, lr: _lr, embeddingLr: _elr, ...rest } = o;
   return JSON.stringify({ ...rest, backend: backend.name });
 }
 
@@ -86,7 +87,8 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   const { model, tokenizer } = run;
   if (o.maxLen > run.maxPositions) throw new ConfigError(`maxLen ${o.maxLen} exceeds the model's max_position_embeddings ${run.maxPositions}`, 'maxLen');
   if (run.randomInit) print(`note: ${run.dir} is a randomly initialised model: expect scores near chance`);
-  const { train: trainSet, evaluation } = runSplits(o, spec.devSplits[0]);
+  const { train: trainSet, evaluation, dropped } = runSplits(o, spec.devSplits[0]);
+  if (o.holdout !== undefined) print(`held out ${evaluation.length} whole training texts (evaluated instead of dev); ${dropped} training examples inside them dropped`);
   const trainRows = encodeExamples(tokenizer, trainSet.slice(0, o.trainLimit), o.maxLen);
   const devRows = encodeExamples(tokenizer, evaluation.slice(0, o.evalLimit), o.maxLen);
   if (o.dropout !== null) for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.p = o.dropout;
@@ -102,7 +104,8 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   const trainable = model.countParameters(true);
   const dropout = new Generator(o.seed + 1);
   for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropout;
-  const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps });
+  const embeddingRate = o.embeddingLr === null ? undefined : { match: EMBEDDING_LAYER, lrScale: o.embeddingLr / o.lr };
+  const opt = new AdamW(paramGroups(model, o.weightDecay, embeddingRate), { lr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps });
   let pruner: Pruner | null = null;
   if (o.prune.enabled) {
     const window = { start: o.prune.start ?? warmup, end: o.prune.end ?? Math.floor(0.8 * total) };
@@ -147,17 +150,15 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
   return { options: o, task: o.task, method: o.method, metrics, best: loop.progress.best, trainable, steps: loop.progress.step, seconds, setup, run };
 }
 
-/** The examples trained on and evaluated on: train and dev, or train split into two by `holdout`. */
-export function runSplits(o: TrainOptions, devSplit: GlueSplit): { train: GlueExample[]; evaluation: GlueExample[] } {
-  const train = loadGlueSplit(o.task, 'train', { dataDir: o.data });
-  if (o.holdout === undefined) return { train, evaluation: loadGlueSplit(o.task, devSplit, { dataDir: o.data }) };
-  // one fixed draw whatever the run's seed, so runs that differ in anything else compare on the same examples
-  const order = epochOrder(train.length, train.length, HOLDOUT_SEED, 0, false, [])[0];
-  const held = new Set(order.slice(0, Math.round(o.holdout * train.length)));
-  return { train: train.filter((_, i) => !held.has(i)), evaluation: train.filter((_, i) => held.has(i)) };
-}
+/** The embedding layer of BERT and DeBERTa (`bert.embeddings.word_embeddings.weight`, its LayerNorm, …). */
+const EMBEDDING_LAYER = /(^|\.)embeddings\./;
 
-const HOLDOUT_SEED = 20240119;
+/** The examples trained on and evaluated on: train and dev, or train split into two by `holdout` (./holdout.ts). */
+export function runSplits(o: TrainOptions, devSplit: GlueSplit): HoldoutSplit {
+  const train = loadGlueSplit(o.task, 'train', { dataDir: o.data });
+  if (o.holdout === undefined) return { train, evaluation: loadGlueSplit(o.task, devSplit, { dataDir: o.data }), dropped: 0 };
+  return holdoutSplit(train, o.holdout);
+}
 
 /** "layer 0 r=4 A-sparsity 31%→50%, layer 1 r=12 …": rank and mean sparsity before → after, per layer. */
 function perLayer(mods: PruneEvent['modules']): string {
