@@ -4,7 +4,7 @@
  * is imported alone; devices are chosen once by the CLI.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,19 @@ describe('options spines', () => {
     expect(resolveTrainOptions({ task: 'sst2' }).adapter.modulesToSave).toEqual(['classifier', 'bert.embeddings.word_embeddings']);
     expect(resolveTrainOptions({ task: 'sst2', model: 'test/fixtures/hf/bert_cls' }).adapter.modulesToSave).toEqual(['classifier']);
     expect(resolveTrainOptions({ task: 'sst2', adapter: { modulesToSave: ['classifier'] } }).adapter.modulesToSave).toEqual(['classifier']);
+    // and the embedding rate it recommends, for the adapter methods only; a given rate is kept
+    const recommended = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/prilora.json'), 'utf8')).embedding_lr;
+    expect(recommended).toBeLessThan(sst2.lr);
+    expect(sst2.embeddingLr).toBeNull();
+    expect(resolveTrainOptions({ task: 'sst2' }).embeddingLr).toBe(recommended);
+    expect(resolveTrainOptions({ task: 'sst2', method: 'full' }).embeddingLr).toBeNull();
+    expect(resolveTrainOptions({ task: 'sst2', embeddingLr: 1e-4 }).embeddingLr).toBe(1e-4);
+    expect(resolveTrainOptions({ task: 'sst2', model: 'test/fixtures/hf/bert_cls' }).embeddingLr).toBeNull();
+    for (const [bad, rule] of [[{ embedding_lr: -1 }, /prilora\.json: embedding_lr must be a positive number/], [{ modules_to_save: 'classifier' }, /prilora\.json: modules_to_save must be a list/], ['{', /prilora\.json: not JSON/]] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'prilora-rec-'));
+      writeFileSync(join(dir, 'prilora.json'), typeof bad === 'string' ? bad : JSON.stringify(bad));
+      expect(() => resolveTrainOptions({ task: 'sst2', model: dir })).toThrow(rule);
+    }
     expect(sst2.prune).toEqual({ enabled: true, every: 10, start: null, end: null, ratio: 0.5, mode: 'temporary', importance: 'weight-times-stat' });
     expect(trainOptions({ task: 'cola', method: 'full' })).toMatchObject({ lr: 3e-4, epochs: 3, maxLen: 64, weightDecay: 0 });
     expect(trainOptions({ task: 'mrpc' }).warmup).toBe(0.1);

@@ -21,26 +21,35 @@ export function defaultModelDir(): string {
 
 const RECOMMENDATIONS_FILE = 'prilora.json';
 
+export interface Recommendations {
+  /** modules to train in full beside the adapters (`modules_to_save`) */
+  modulesToSave?: string[];
+  /** the embedding layer's peak learning rate where it trains (`embedding_lr`) */
+  embeddingLr?: number;
+}
+
 /**
- * The modules a model directory recommends training in full beside the adapters (`prilora.json`:
- * `{"modules_to_save": [...]}`), or null. The bundled model names its word embeddings there: too small
- * and too briefly pretrained to carry SST-2's lexical sentiment, it needs them trained (README's GLUE
- * section has the measurements). A hub id or a directory without the file recommends nothing.
+ * What a model directory recommends for fine-tuning it (`prilora.json`: `{"modules_to_save": [...],
+ * "embedding_lr": x}`, each optional). The bundled model names its word embeddings there, with a rate of
+ * their own: too small and too briefly pretrained to carry SST-2's lexical sentiment, it needs them
+ * trained, and at the adapters' rate they memorise (README's GLUE section has the measurements). A hub id
+ * or a directory without the file recommends nothing.
  */
-export function recommendedModulesToSave(dir: string | undefined): string[] | null {
+export function recommendations(dir: string | undefined): Recommendations {
   const file = join(resolve(dir ?? defaultModelDir()), RECOMMENDATIONS_FILE);
-  if (!existsSync(file)) return null;
+  if (!existsSync(file)) return {};
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ConfigError(`${file}: not JSON (${(e as Error).message})`, 'model');
   }
-  const list = (json as { modules_to_save?: unknown })?.modules_to_save;
-  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) {
+  const { modules_to_save: list, embedding_lr: lr } = (json ?? {}) as { modules_to_save?: unknown; embedding_lr?: unknown };
+  if (list !== undefined && (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0))) {
     throw new ConfigError(`${file}: modules_to_save must be a list of module names`, 'model');
   }
-  return list;
+  if (lr !== undefined && !(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new ConfigError(`${file}: embedding_lr must be a positive number`, 'model');
+  return { ...(list && { modulesToSave: list as string[] }), ...(lr !== undefined && { embeddingLr: lr }) };
 }
 
 export interface RunModel {

@@ -27,7 +27,7 @@ import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from '.
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
 import { claimRunDir } from './run-dir.ts';
-import { loadRunModel, recommendedModulesToSave, type RunModel } from './model.ts';
+import { loadRunModel, recommendations, type RunModel } from './model.ts';
 import { trainOptions, warmupSteps, type TrainInput, type TrainOptions } from './options.ts';
 import { writeReport } from './report.ts';
 
@@ -72,7 +72,10 @@ export const keepsStats = (o: TrainOptions): boolean => o.prune.enabled && o.pru
  */
 export function resolveTrainOptions(input: TrainInput): TrainOptions {
   const o = trainOptions(input);
-  if (input.adapter?.modulesToSave === undefined) o.adapter.modulesToSave = recommendedModulesToSave(o.model) ?? o.adapter.modulesToSave;
+  const r = recommendations(o.model);
+  if (input.adapter?.modulesToSave === undefined) o.adapter.modulesToSave = r.modulesToSave ?? o.adapter.modulesToSave;
+  // the rate belongs to the recommended training of the embeddings: full fine-tuning keeps its own
+  if (input.embeddingLr === undefined && o.method !== 'full') o.embeddingLr = r.embeddingLr ?? null;
   return o;
 }
 
