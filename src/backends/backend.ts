@@ -153,10 +153,11 @@ export interface Backend {
    * Optional fused kernels of the forward and backward pass; each returns null where this device cannot
    * run it, and the ops then compose the same arithmetic from the primitives above (ops/fused.ts).
    *
-   * matmulEpilogue: out = scale·(a @ b) + bias, operands as for `matmul`; bias is 1-d [n] (any stride),
-   * added to every row, or null.
+   * matmulEpilogue: out = scale·(a @ b) + bias + addend, operands as for `matmul`; bias is 1-d [n] (any
+   * stride), added to every row, or null; addend (optional) is a contiguous view (offset allowed) of the
+   * output's shape [...batch, m, n], or null.
    */
-  matmulEpilogue?(a: View, b: View, scale: number, bias: View | null): Storage | null;
+  matmulEpilogue?(a: View, b: View, scale: number, bias: View | null, addend?: View | null): Storage | null;
   /**
    * softmax(scale·x + mask) over the last dim of a contiguous [rows, cols] x, with `softmax`'s handling of
    * masked and non-finite entries; mask (or null) has shape [...d, cols] with Π d = rows, any strides

@@ -126,8 +126,8 @@ export class WebGPUBackend implements Backend {
     return this.kernels.layerNorm(x, weight, bias, eps);
   }
 
-  matmulEpilogue(a: View, b: View, scale: number, bias: View | null): Storage {
-    return this.kernels.matmul(a, b, { scale, bias });
+  matmulEpilogue(a: View, b: View, scale: number, bias: View | null, addend: View | null = null): Storage {
+    return this.kernels.matmul(a, b, { scale, bias, addend });
   }
 
   scaledMaskedSoftmax(x: View, scale: number, mask: View | null): Storage {

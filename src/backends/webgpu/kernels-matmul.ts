@@ -7,7 +7,7 @@
  * - The tiled kernel's loads follow each operand's layout (which of its strides is 1).
  * - Long-k products with few output tiles (LoRA's weight gradients: 8×768 outputs over 4096 tokens) split k
  *   over the grid's z and sum the partial products in a second dispatch.
- * - An epilogue (scale, bias) is applied as the outputs are stored.
+ * - An epilogue (scale, bias, addend) is applied as the outputs are stored.
  */
 import { contiguousStrides, sizeOf } from '../../core/layout.ts';
 import type { View } from '../backend.ts';
@@ -38,6 +38,8 @@ export interface MatmulOptions {
   scale?: number;
   /** [n], added to every row of the product (strided: any 1-d view) */
   bias?: View | null;
+  /** the output's shape, contiguous (offset allowed), added to the product */
+  addend?: View | null;
 }
 
 /** Workgroups that keep a big GPU busy: split-k aims for about this many. */
@@ -62,18 +64,19 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   }
   const batch = sizeOf(c.shape);
   const rb = c.shape.length;
-  const e: MatmulEpilogue = { scale: opts.scale !== undefined && opts.scale !== 1, bias: Boolean(opts.bias) };
+  const e: MatmulEpilogue = { scale: opts.scale !== undefined && opts.scale !== 1, bias: Boolean(opts.bias), addend: Boolean(opts.addend) };
   const params = new Params();
   params.push(batch * m * n, m, n, k, sar, sac, sbr, sbc, la.offset, lb.offset, batch);
   params.pushFloat(opts.scale ?? 1);
   params.push(opts.bias?.layout.strides[0] ?? 0, opts.bias?.layout.offset ?? 0, 0);
   const kPerSplitAt = params.next - 1;
+  params.push(opts.addend?.layout.offset ?? 0);
   params.push(...c.shape, ...c.strides[0], ...c.strides[1]);
-  const inputs = [ctx.own(a.storage), ctx.own(b.storage), ...(opts.bias ? [ctx.own(opts.bias.storage)] : [])];
+  const inputs = [ctx.own(a.storage), ctx.own(b.storage), ...[opts.bias, opts.addend].flatMap((v) => (v ? [ctx.own(v.storage)] : []))];
   const info = (kernelShape: string): KernelInfo => ({
     shape: kernelShape,
     flops: 2 * batch * m * n * k,
-    bytes: 4 * ((c.strides[0].every((s) => s === 0) ? 1 : batch) * m * k + (c.strides[1].every((s) => s === 0) ? 1 : batch) * k * n + batch * m * n),
+    bytes: 4 * ((c.strides[0].every((s) => s === 0) ? 1 : batch) * m * k + (c.strides[1].every((s) => s === 0) ? 1 : batch) * k * n + (e.addend ? 2 : 1) * batch * m * n),
   });
   const shape = `${batch > 1 ? `${batch}×` : ''}${m}x${k}${sac === 1 ? '' : 'ᵀ'} · ${k}x${n}${sbr === 1 && sbc !== 1 ? 'ᵀ' : ''}`;
 
@@ -84,11 +87,11 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const worthIt = k >= 8 && (m * n >= 1024 || k >= 1024);
   const tiled = fits && (policy.matmul === 'tiled' || (policy.matmul === 'auto' && worthIt));
   if (!tiled) {
-    const kernel = generatedKernel(`matmul simple ${rb} ${e.scale} ${e.bias}`, () => matmulSimpleKernel(rb, e));
+    const kernel = generatedKernel(`matmul simple ${rb} ${e.scale} ${e.bias} ${e.addend}`, () => matmulSimpleKernel(rb, e));
     ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info(shape));
     return out;
   }
-  const splits = batch === 1 && !e.scale && !e.bias ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
+  const splits = batch === 1 && !e.scale && !e.bias && !e.addend ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
   const aAlongK = sac === 1 && sar !== 1, bAlongK = sbr === 1 && sbc !== 1;
   // vec4 loads where every row starts 16-byte aligned and k comes in fours (batch offsets too)
   const aligned = (offset: number, rowStride: number, batchStrides: readonly number[]) =>

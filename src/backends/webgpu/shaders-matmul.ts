@@ -9,40 +9,53 @@
  * kernel writes partial products [splits, m, n] for a reduction to sum (long-k, small-output products such
  * as LoRA's weight gradients, which would otherwise run k/BK serial slices on a handful of workgroups).
  * The simple kernel (one invocation per output, the whole dot product from global memory) serves small
- * products. Both accumulate in float32, in order of k, and may apply an epilogue: out = scale·acc + bias[col].
+ * products. Both accumulate in float32, in order of k, and may apply an epilogue: out = scale·acc + bias[col]
+ * + addend[index] (an existing contiguous tensor of the output's shape: a LoRA branch added to its base
+ * product, or a gradient accumulated into, without a dispatch of its own).
  *
  * Parameters, shared by all: [outputs, m, n, k, a row stride, a col stride, b row stride, b col stride,
- * a offset, b offset, batch count, scale (f32 bits), bias stride, bias offset, k per split, batch shape[rb],
- * a batch strides[rb], b batch strides[rb]].
+ * a offset, b offset, batch count, scale (f32 bits), bias stride, bias offset, k per split, addend offset,
+ * batch shape[rb], a batch strides[rb], b batch strides[rb]].
  */
 import type { Kernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { flatEntry, paramsBlock, stridedOffsets } from './wgsl.ts';
 
-export const MATMUL_FIXED_PARAMS = 15;
+export const MATMUL_FIXED_PARAMS = 16;
 
 export interface MatmulEpilogue {
   /** multiply the product by p(11) as f32 */
   scale: boolean;
   /** add BIAS[p(13) + col·p(12)] */
   bias: boolean;
+  /** add ADDEND[p(15) + output index] */
+  addend: boolean;
+}
+
+/** Storage bindings in order: A, B, then BIAS and ADDEND where the epilogue reads them, then Y. */
+function extraInputs(e: MatmulEpilogue): string[] {
+  return [...(e.bias ? ['BIAS'] : []), ...(e.addend ? ['ADDEND'] : [])];
 }
 
 function header(e: MatmulEpilogue, aVec4 = false, bVec4 = false): string {
+  const extra = extraInputs(e).map((name, i) => `@group(0) @binding(${2 + i}) var<storage, read> ${name}: array<f32>;\n`).join('');
   return `@group(0) @binding(0) var<storage, read> A: array<${aVec4 ? 'vec4f' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> B: array<${bVec4 ? 'vec4f' : 'f32'}>;
-${e.bias ? '@group(0) @binding(2) var<storage, read> BIAS: array<f32>;\n' : ''}@group(0) @binding(${e.bias ? 3 : 2}) var<storage, read_write> Y: array<f32>;`;
+${extra}@group(0) @binding(${2 + extraInputs(e).length}) var<storage, read_write> Y: array<f32>;`;
 }
 
 function bindings(e: MatmulEpilogue): Kernel['bindings'] {
-  return e.bias ? ['read', 'read', 'read', 'write', 'uniform'] : ['read', 'read', 'write', 'uniform'];
+  return ['read', 'read', ...extraInputs(e).map(() => 'read' as const), 'write', 'uniform'];
 }
 
-/** The value stored for accumulator `acc` in column `col`. */
-function epilogue(e: MatmulEpilogue, acc: string, col: string): string {
+const uniformBinding = (e: MatmulEpilogue): number => 3 + extraInputs(e).length;
+
+/** The value stored for accumulator `acc` at output `index`, in column `col`. */
+function epilogue(e: MatmulEpilogue, acc: string, col: string, index: string): string {
   let v = acc;
   if (e.scale) v = `${v} * bitcast<f32>(p(11u))`;
   if (e.bias) v = `${v} + BIAS[p(13u) + ${col} * p(12u)]`;
+  if (e.addend) v = `${v} + ADDEND[p(15u) + ${index}]`;
   return v;
 }
 
@@ -70,9 +83,9 @@ ${batchOffsets(batchRank, 'batch')}
     pa += sa;
     pb += sb;
   }
-  Y[i] = ${epilogue(e, 'acc', 'col')};`;
+  Y[i] = ${epilogue(e, 'acc', 'col', 'i')};`;
   const source = `${header(e)}
-${paramsBlock(e.bias ? 4 : 3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
+${paramsBlock(uniformBinding(e), MATMUL_FIXED_PARAMS + 3 * batchRank)}
 ${flatEntry(FLAT_WORKGROUP, body)}`;
   return { label: 'matmul simple', source, bindings: bindings(e) };
 }
@@ -112,7 +125,7 @@ export function tiledLabel(v: TiledVariant): string {
   const t = v.tiling;
   const order = `${v.aAlongK ? 'k' : 'm'}${v.bAlongK ? 'k' : 'n'}`;
   const vec = v.aVec4 || v.bVec4 ? ` vec4 ${v.aVec4 ? 'a' : ''}${v.bVec4 ? 'b' : ''}` : '';
-  return `matmul tiled ${tileM(t)}x${tileN(t)}x${t.bk} ${order}${vec}${v.splitK ? ' split-k' : ''}${v.epilogue.bias ? ' +bias' : ''}${v.epilogue.scale ? ' ·scale' : ''}`;
+  return `matmul tiled ${tileM(t)}x${tileN(t)}x${t.bk} ${order}${vec}${v.splitK ? ' split-k' : ''}${v.epilogue.bias ? ' +bias' : ''}${v.epilogue.scale ? ' ·scale' : ''}${v.epilogue.addend ? ' +addend' : ''}`;
 }
 
 /**
@@ -196,13 +209,14 @@ ${loadSlice('B', 'Bs', bn, pb, t.bk, threads, v.bAlongK, 'col0', 'n', 'sbc', 'sb
     let gr = row0 + lid.y + r * ${t.wy}u;
     for (var c = 0u; c < ${t.tn}u; c++) {
       let gc = col0 + lid.x + c * ${t.wx}u;
-      if (gr < m && gc < n) { Y[outBase + gr * n + gc] = ${v.splitK ? `acc[r * ${t.tn}u + c]` : epilogue(v.epilogue, `acc[r * ${t.tn}u + c]`, 'gc')}; }
+      let o = outBase + gr * n + gc;
+      if (gr < m && gc < n) { Y[o] = ${v.splitK ? `acc[r * ${t.tn}u + c]` : epilogue(v.epilogue, `acc[r * ${t.tn}u + c]`, 'gc', 'o')}; }
     }
   }`;
   // rows of a tile are spread over lid.y with stride wy (and columns over lid.x with stride wx) so that
   // neighbouring invocations touch neighbouring addresses, in workgroup memory and in Y
   const source = `${header(v.epilogue, v.aVec4, v.bVec4)}
-${paramsBlock(v.epilogue.bias ? 4 : 3, MATMUL_FIXED_PARAMS + 3 * batchRank)}
+${paramsBlock(uniformBinding(v.epilogue), MATMUL_FIXED_PARAMS + 3 * batchRank)}
 var<workgroup> As: array<f32, ${t.bk * pa}>;
 var<workgroup> Bs: array<f32, ${t.bk * pb}>;
 @compute @workgroup_size(${t.wx}, ${t.wy})
