@@ -32,6 +32,8 @@ function weight(shape: number[], o: ParamOptions): Tensor {
  */
 export interface LinearDelta {
   delta(x: Tensor): Tensor;
+  /** The linear's whole output with this term in it as one op, or null (the linear then adds `delta`). */
+  fused?(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor | null;
 }
 
 export class Linear extends Module {
@@ -46,8 +48,9 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = linear(x, this.weight, this.bias);
-    for (const d of this.deltas) y = add(y, d.delta(x));
+    const fused = this.deltas[0]?.fused?.(x, this.weight, this.bias) ?? null;
+    let y = fused ?? linear(x, this.weight, this.bias);
+    for (const d of fused ? this.deltas.slice(1) : this.deltas) y = add(y, d.delta(x));
     return y;
   }
 }

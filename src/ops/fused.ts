@@ -1,17 +1,41 @@
 /**
  * Fused forms of a few hot spots of a transformer step, for backends that have the kernels (the optional
- * members of Backend: softmaxBackward, scaledMaskedSoftmax, layerNormBackward). Each computes what the
- * composite formula beside it computes; a backend without the kernel, or one that declines (null), gets
- * the composite. Internal to the ops (not exported as ops of their own): softmax, layerNorm and attention
- * use them, so the gradchecks and op suites of those ops cover them.
+ * members of Backend: matmulEpilogue, softmaxBackward, scaledMaskedSoftmax, layerNormBackward). Each
+ * computes what the composite formula beside it computes; a backend without the kernel, or one that
+ * declines (null), gets the composite. Internal to the ops (not exported as ops of their own): softmax,
+ * layerNorm, attention and loraLinear use them, so the gradchecks and op suites of those ops cover them.
  */
-import { record } from '../autograd/record.ts';
-import { expandLayout } from '../core/layout.ts';
+import { noGrad, record } from '../autograd/record.ts';
+import { expandLayout, isContiguous } from '../core/layout.ts';
+import { tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { exp, mul, sub } from './elementwise.ts';
+import { add, exp, mul, sub } from './elementwise.ts';
+import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { contiguous, reshape } from './shape.ts';
 import { wrap } from './util.ts';
+
+/**
+ * scale·(a @ w) + bias + addend for a: [..., m, k] and a 2-d w: [k, n] shared over a's batch (any layouts),
+ * recording nothing (for fused ops' forwards and gradient rules): one kernel where the backend has the
+ * epilogue, else the product and pointwise ops. bias: [n] or null; addend: the result's shape, or null.
+ */
+export function productEpilogue(a: Tensor, w: Tensor, scale = 1, bias: Tensor | null = null, addend: Tensor | null = null): Tensor {
+  const b = a.backend;
+  const [k, n] = w.shape;
+  const batch = a.shape.slice(0, -2);
+  if (b.matmulEpilogue && (!addend || isContiguous(addend.layout))) {
+    const vw = { storage: w.view('matmul').storage, layout: expandLayout('matmul', w.layout, [...batch, k, n]) };
+    const s = b.matmulEpilogue(a.view('matmul'), vw, scale, bias?.view('matmul') ?? null, addend?.view('matmul') ?? null);
+    if (s) return wrap(b, s, [...a.shape.slice(0, -1), n]);
+  }
+  return noGrad(() => tidy(() => {
+    let y = matmul(a, w);
+    if (scale !== 1) y = mul(y, scale);
+    if (bias) y = add(y, bias);
+    return addend ? add(y, addend) : y;
+  }));
+}
 
 /** The softmax (log-softmax) VJP over the last dim of [rows, cols], times `scale`. */
 export function softmaxGrad(y: Tensor, g: Tensor, log: boolean, scale = 1): Tensor {
