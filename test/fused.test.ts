@@ -173,6 +173,33 @@ for (const c of BACKENDS) {
       );
     });
 
+    it('gradient accumulation: a tensor read by three products and a residual gets their sum, added in the products', async () => {
+      const sumArb = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })).chain(([t, i, o]) =>
+        fc.record({ dims: fc.constant([t, i, o] as const), x: valuesArb([t, i]), w1: valuesArb([o, i]), w2: valuesArb([o, i]), m: valuesArb([i, o]), g: valuesArb([t, o]) }));
+      await fc.assert(
+        fc.asyncProperty(sumArb, scoped(async (k) => {
+          const [t, i, o] = k.dims;
+          const st = (data: number[], shape: number[]) => stored({ shape, data }, c);
+          const [x, w1, w2, m, g] = [st(k.x, [t, i]), st(k.w1, [o, i]), st(k.w2, [o, i]), st(k.m, [i, o]), st(k.g, [t, o])];
+          const xt = make(x, c);
+          xt.requiresGrad = true;
+          // a square residual keeps every term [t, o]: x's own share of the sum is g's first i columns
+          const y = P.add(P.add(P.add(P.linear(xt, make(w1, c)), P.linear(xt, make(w2, c))), P.matmul(xt, make(m, c))), i === o ? xt : 0);
+          const b = backend();
+          b.startCensus?.();
+          y.backward(make(g, c));
+          const census = await b.stopCensus?.();
+          if (census) expect(census.rows.filter((r) => !r.kernel.startsWith('matmul')).map((r) => r.kernel), 'kernels other than products').toEqual([]);
+          const want = [mm(g.data, w1.data, t, o, i), mm(g.data, w2.data, t, o, i), mm(g.data, m.data, t, o, i, false, true)]
+            .reduce((acc, v) => acc.map((a, j) => a + v[j]))
+            .map((v, j) => v + (i === o ? g.data[j] : 0));
+          const got = await values(xt.grad!);
+          want.forEach((v, j) => expect(Math.abs(got[j] - v), `dx[${j}]`).toBeLessThanOrEqual(64 * c.tol * (1 + Math.abs(v))));
+        })),
+        RUNS,
+      );
+    });
+
     it('LoRA input statistics: fused column-norm EMA equals the float64 formula; masked rows never count', async () => {
       const spy = backend().columnNormEma ? vi.spyOn(backend() as Required<P.Backend>, 'columnNormEma') : null;
       const statsArb = fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 7 })).chain(([rows, cols]) =>

@@ -10,27 +10,28 @@ import { expandLayout, isContiguous } from '../core/layout.ts';
 import { tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { add, exp, mul, sub } from './elementwise.ts';
-import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { contiguous, reshape } from './shape.ts';
 import { wrap } from './util.ts';
 
 /**
- * scale·(a @ w) + bias + addend for a: [..., m, k] and a 2-d w: [k, n] shared over a's batch (any layouts),
- * recording nothing (for fused ops' forwards and gradient rules): one kernel where the backend has the
- * epilogue, else the product and pointwise ops. bias: [n] or null; addend: the result's shape, or null.
+ * scale·(a @ w) + bias + addend for a: [..., m, k] and w: [..., k, n] whose batch dims broadcast to a's
+ * (any layouts), recording nothing (for fused ops' forwards and gradient rules): one kernel where the
+ * backend has the epilogue, else the product and pointwise ops. bias: [n] or null; addend: the result's
+ * shape, or null.
  */
 export function productEpilogue(a: Tensor, w: Tensor, scale = 1, bias: Tensor | null = null, addend: Tensor | null = null): Tensor {
   const b = a.backend;
-  const [k, n] = w.shape;
+  const [k, n] = w.shape.slice(-2);
   const batch = a.shape.slice(0, -2);
+  const shape = [...a.shape.slice(0, -1), n];
+  const vw = { storage: w.view('matmul').storage, layout: expandLayout('matmul', w.layout, [...batch, k, n]) };
   if (b.matmulEpilogue && (!addend || isContiguous(addend.layout))) {
-    const vw = { storage: w.view('matmul').storage, layout: expandLayout('matmul', w.layout, [...batch, k, n]) };
     const s = b.matmulEpilogue(a.view('matmul'), vw, scale, bias?.view('matmul') ?? null, addend?.view('matmul') ?? null);
-    if (s) return wrap(b, s, [...a.shape.slice(0, -1), n]);
+    if (s) return wrap(b, s, shape);
   }
   return noGrad(() => tidy(() => {
-    let y = matmul(a, w);
+    let y = wrap(b, b.matmul(a.view('matmul'), vw), shape);
     if (scale !== 1) y = mul(y, scale);
     if (bias) y = add(y, bias);
     return addend ? add(y, addend) : y;

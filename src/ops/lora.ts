@@ -43,16 +43,16 @@ export function loraLinear(x: Tensor, weight: Tensor, bias: Tensor | null, lora:
   const h = productEpilogue(xd, transpose(a), s);
   const y = productEpilogue(h, transpose(b), 1, null, base);
   base.dispose();
-  return record('loraLinear', y, inputs, (g) => {
+  return record('loraLinear', y, inputs, (g, soFar) => {
     const rows = (t: Tensor) => reshape(t, [-1, t.shape[t.ndim - 1]]);
     const g2 = rows(g);
     const needGh = a.requiresGrad || xd.requiresGrad;
     // d/d(x_d·Aᵀ) = s·g·B: the scaling in the product's epilogue
     const gh = needGh ? productEpilogue(g, b, s) : null;
-    let dx = x.requiresGrad ? productEpilogue(g, weight) : null;
+    let dx = x.requiresGrad ? productEpilogue(g, weight, 1, null, soFar(0)) : null;
     let dxd: Tensor | null = null;
     if (gh && xd.requiresGrad) {
-      if (xd !== x) dxd = productEpilogue(gh, a);
+      if (xd !== x) dxd = productEpilogue(gh, a, 1, null, soFar(inputs.length - 1));
       else {
         // x's two gradients summed in the second product's epilogue
         const both = productEpilogue(gh, a, 1, null, dx);

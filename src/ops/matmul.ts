@@ -5,6 +5,7 @@ import { assertFloat } from '../core/dtype.ts';
 import { broadcastShapes, expandLayout } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { add } from './elementwise.ts';
+import { productEpilogue } from './fused.ts';
 import { sum } from './reduce.ts';
 import { reshape, transpose } from './shape.ts';
 import { operands, wrap } from './util.ts';
@@ -26,10 +27,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const va = { storage: a.view('matmul').storage, layout: expandLayout('matmul', a.layout, [...batch, m, k]) };
   const vb = { storage: b.view('matmul').storage, layout: expandLayout('matmul', b.layout, [...batch, k, n]) };
   const out = wrap(a.backend, a.backend.matmul(va, vb), [...batch, m, n]);
-  return record('matmul', out, [a, b], (g) => [
-    a.requiresGrad ? matmul(g, transpose(b)) : null,
+  return record('matmul', out, [a, b], (g, soFar) => [
+    a.requiresGrad ? inputGrad(a, b, g, soFar) : null,
     b.requiresGrad ? weightGrad(a, b, g) : null,
   ]);
+}
+
+/** d(a@b)/da = g·bᵀ, added to a's gradient so far where a is not broadcast (the product then has its shape). */
+function inputGrad(a: Tensor, b: Tensor, g: Tensor, soFar: (k: number) => Tensor | null): Tensor {
+  const unbroadcast = b.ndim <= a.ndim && a.shape.slice(0, -2).join() === g.shape.slice(0, -2).join();
+  return unbroadcast ? productEpilogue(g, transpose(b), 1, null, soFar(0)) : matmul(g, transpose(b));
 }
 
 /**
@@ -72,10 +79,10 @@ function fusedLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor | n
   if (!s) return null;
   const y = wrap(b, s, [...x.shape.slice(0, -1), out]);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record('linear', y, inputs, (g) => {
+  return record('linear', y, inputs, (g, soFar) => {
     const g2 = reshape(g, [-1, out]);
     return [
-      x.requiresGrad ? matmul(g, weight) : null,
+      x.requiresGrad ? productEpilogue(g, weight, 1, null, soFar(0)) : null,
       weight.requiresGrad ? matmul(transpose(g2), reshape(x, [-1, inF])) : null,
       bias?.requiresGrad ? sum(g2, 0) : null,
     ];
