@@ -20,14 +20,14 @@ function mm(x: number[], y: number[], m: number, k: number, n: number, tx = fals
   return out;
 }
 
-interface LoraData { x: number[]; w: number[]; a: number[]; b: number[]; bias: number[] | null; keep: number[] | null; g: number[] }
+interface LoraData { x: number[]; w: number[]; a: number[]; b: number[]; bias: number[] | null; keep: number[] | null; res: number[] | null; g: number[] }
 
-/** LoRA's linear and every gradient for upstream g, written out: y = xWᵀ + bias + s·((x⊙keep)Aᵀ)Bᵀ. */
+/** LoRA's linear and every gradient for upstream g, written out: y = xWᵀ + bias + s·((x⊙keep)Aᵀ)Bᵀ + res. */
 function loraReference(d: LoraData, t: number, i: number, o: number, r: number, s: number) {
   const xd = d.keep ? d.x.map((v, j) => v * d.keep![j]) : d.x;
   const h = mm(xd, d.a, t, i, r, false, true).map((v) => v * s);
   const base = mm(d.x, d.w, t, i, o, false, true);
-  const y = mm(h, d.b, t, r, o, false, true).map((v, j) => v + base[j] + (d.bias ? d.bias[j % o] : 0));
+  const y = mm(h, d.b, t, r, o, false, true).map((v, j) => v + base[j] + (d.bias ? d.bias[j % o] : 0) + (d.res ? d.res[j] : 0));
   const gh = mm(d.g, d.b, t, o, r).map((v) => v * s);
   const dxd = mm(gh, d.a, t, r, i);
   const dxBase = mm(d.g, d.w, t, o, i);
@@ -38,6 +38,7 @@ function loraReference(d: LoraData, t: number, i: number, o: number, r: number, 
     a: mm(gh, xd, r, t, i, true),
     b: mm(d.g, h, o, t, r, true),
     bias: Array.from({ length: o }, (_, c) => d.g.reduce((acc, v, j) => acc + (j % o === c ? v : 0), 0)),
+    res: d.g,
   };
 }
 
@@ -122,15 +123,15 @@ for (const c of BACKENDS) {
       })();
     });
 
-    it('LoRA linear: the fused op equals the formula written out, values and gradients, any operand frozen', async () => {
+    it('LoRA linear: the fused op equals the formula written out (with a residual), values and gradients, any operand frozen', async () => {
       const spy = backend().matmulEpilogue ? vi.spyOn(backend() as Required<P.Backend>, 'matmulEpilogue') : null;
       const loraArb = fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }))
         .chain(([t, i, o, r]) => fc.record({
           dims: fc.constant([t, i, o, r] as const),
           x: valuesArb([t, i]), w: valuesArb([o, i]), a: valuesArb([r, i]), b: valuesArb([o, r]), g: valuesArb([t, o]),
-          bias: fc.option(valuesArb([o])),
+          bias: fc.option(valuesArb([o])), res: fc.option(valuesArb([t, o])),
           keep: fc.option(fc.array(fc.constantFrom(0, 1 / 0.7), { minLength: t * i, maxLength: t * i })),
-          trains: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+          trains: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
           scaling: fc.double({ min: 0.1, max: 4, noNaN: true }),
           layout: fc.constantFrom<LayoutKind>('contiguous', 'transposed', 'offset'),
         }));
@@ -140,7 +141,7 @@ for (const c of BACKENDS) {
           const st = (data: number[], shape: number[]) => stored({ shape, data }, c);
           const d: LoraData = {
             x: st(k.x, [t, i]).data, w: st(k.w, [o, i]).data, a: st(k.a, [r, i]).data, b: st(k.b, [o, r]).data,
-            bias: k.bias && st(k.bias, [o]).data, keep: k.keep && st(k.keep, [t, i]).data, g: st(k.g, [t, o]).data,
+            bias: k.bias && st(k.bias, [o]).data, keep: k.keep && st(k.keep, [t, i]).data, res: k.res && st(k.res, [t, o]).data, g: st(k.g, [t, o]).data,
           };
           const leaf = (data: number[], shape: number[], trains: boolean, kind: LayoutKind = 'contiguous') => {
             const v = make({ shape, data }, c, kind);
@@ -148,21 +149,21 @@ for (const c of BACKENDS) {
             return v;
           };
           const [x, w, a, b] = [leaf(d.x, [t, i], k.trains[0], k.layout), leaf(d.w, [o, i], k.trains[1]), leaf(d.a, [r, i], k.trains[2]), leaf(d.b, [o, r], k.trains[3], k.layout)];
-          const bias = d.bias && leaf(d.bias, [o], k.trains[4]);
+          const bias = d.bias && leaf(d.bias, [o], k.trains[4]), res = d.res && leaf(d.res, [t, o], k.trains[5]);
           const input = d.keep ? P.mul(x, make({ shape: [t, i], data: d.keep }, c)) : null;
           spy?.mockClear();
-          const y = P.ops.loraLinear(x, w, bias, { a, b, scaling: k.scaling, input });
-          expect(spy?.mock.calls.length ?? 0, 'products with an epilogue, forward').toBe(spy ? 3 : 0);
+          const y = P.ops.loraLinear(x, w, bias, { a, b, scaling: k.scaling, input }, res);
+          expect(spy?.mock.calls.length ?? 0, 'products with an epilogue, forward').toBe(spy ? 2 : 0);
           const want = loraReference(d, t, i, o, r, k.scaling);
           // magnitudes: the same formula on |operands| bounds each result's rounding
           const abs = (v: number[] | null) => v && v.map(Math.abs);
-          const size = loraReference({ x: abs(d.x)!, w: abs(d.w)!, a: abs(d.a)!, b: abs(d.b)!, bias: abs(d.bias), keep: d.keep, g: abs(d.g)! }, t, i, o, r, k.scaling);
+          const size = loraReference({ x: abs(d.x)!, w: abs(d.w)!, a: abs(d.a)!, b: abs(d.b)!, bias: abs(d.bias), keep: d.keep, res: abs(d.res), g: abs(d.g)! }, t, i, o, r, k.scaling);
           const close = (got: number[], ref: number[], mag: number[], what: string) => ref.forEach((v, j) =>
             expect(Math.abs(got[j] - v), `${what}[${j}]: got ${got[j]}, want ${v}`).toBeLessThanOrEqual(16 * c.tol * (1 + mag[j])));
           close(await values(y), want.y, size.y, 'y');
           if (!y.requiresGrad) return;
           y.backward(make({ shape: [t, o], data: d.g }, c));
-          const named = [['x', x], ['w', w], ['a', a], ['b', b], ['bias', bias]] as const;
+          const named = [['x', x], ['w', w], ['a', a], ['b', b], ['bias', bias], ['res', res]] as const;
           for (const [name, p] of named) {
             if (!p) continue;
             if (!p.requiresGrad) expect(p.grad, `${name} frozen`).toBeNull();
@@ -173,7 +174,7 @@ for (const c of BACKENDS) {
       );
     });
 
-    it('gradient accumulation: a tensor read by three products and a residual gets their sum, added in the products', async () => {
+    it('gradient accumulation: a tensor read by three products (one the residual of another) and a residual gets their sum, added in the products', async () => {
       const sumArb = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })).chain(([t, i, o]) =>
         fc.record({ dims: fc.constant([t, i, o] as const), x: valuesArb([t, i]), w1: valuesArb([o, i]), w2: valuesArb([o, i]), m: valuesArb([i, o]), g: valuesArb([t, o]) }));
       await fc.assert(
@@ -184,7 +185,13 @@ for (const c of BACKENDS) {
           const xt = make(x, c);
           xt.requiresGrad = true;
           // a square residual keeps every term [t, o]: x's own share of the sum is g's first i columns
-          const y = P.add(P.add(P.add(P.linear(xt, make(w1, c)), P.linear(xt, make(w2, c))), P.matmul(xt, make(m, c))), i === o ? xt : 0);
+          // the second linear is the first one's residual: added in its product where the backend can
+          const y = P.add(P.add(P.linear(xt, make(w1, c), null, P.linear(xt, make(w2, c))), P.matmul(xt, make(m, c))), i === o ? xt : 0);
+          const forward = [mm(x.data, w1.data, t, i, o, false, true), mm(x.data, w2.data, t, i, o, false, true), mm(x.data, m.data, t, i, o)]
+            .reduce((acc, v) => acc.map((a, j) => a + v[j]))
+            .map((v, j) => v + (i === o ? x.data[j] : 0));
+          const gotY = await values(y);
+          forward.forEach((v, j) => expect(Math.abs(gotY[j] - v), `y[${j}]`).toBeLessThanOrEqual(64 * c.tol * (1 + Math.abs(v))));
           const b = backend();
           b.startCensus?.();
           y.backward(make(g, c));

@@ -63,7 +63,8 @@ export function attention(
 }
 
 /** loraLinear (lora.ts) as ops: the linear plus its branch, the scaling on the rank-r intermediate. */
-export function loraLinearComposite(x: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraBranch): Tensor {
+export function loraLinearComposite(x: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraBranch, residual: Tensor | null = null): Tensor {
   const h = mul(linear(lora.input ?? x, lora.a), lora.scaling);
-  return add(linear(x, weight, bias), linear(h, lora.b));
+  const y = add(linear(x, weight, bias), linear(h, lora.b));
+  return residual ? add(y, residual) : y;
 }

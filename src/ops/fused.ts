@@ -14,27 +14,39 @@ import { sum } from './reduce.ts';
 import { contiguous, reshape } from './shape.ts';
 import { wrap } from './util.ts';
 
+export interface ProductEpilogue {
+  scale?: number;
+  /** [n] */
+  bias?: Tensor | null;
+  /** the result's shape */
+  addend?: Tensor | null;
+  /** a second product [a2, w2] of the result's shape (a2 with a's batch dims), summed before the scaling */
+  plus?: readonly [Tensor, Tensor] | null;
+}
+
 /**
- * scale·(a @ w) + bias + addend for a: [..., m, k] and w: [..., k, n] whose batch dims broadcast to a's
- * (any layouts), recording nothing (for fused ops' forwards and gradient rules): one kernel where the
- * backend has the epilogue, else the product and pointwise ops. bias: [n] or null; addend: the result's
- * shape, or null.
+ * scale·(a @ w + a2 @ w2) + bias + addend for a: [..., m, k] and w: [..., k, n] whose batch dims broadcast
+ * to a's (any layouts), recording nothing (for fused ops' forwards and gradient rules): one kernel where
+ * the backend has the epilogue, else products and pointwise ops.
  */
-export function productEpilogue(a: Tensor, w: Tensor, scale = 1, bias: Tensor | null = null, addend: Tensor | null = null): Tensor {
+export function productEpilogue(a: Tensor, w: Tensor, e: ProductEpilogue = {}): Tensor {
   const b = a.backend;
-  const [k, n] = w.shape.slice(-2);
   const batch = a.shape.slice(0, -2);
-  const shape = [...a.shape.slice(0, -1), n];
-  const vw = { storage: w.view('matmul').storage, layout: expandLayout('matmul', w.layout, [...batch, k, n]) };
-  if (b.matmulEpilogue && (!addend || isContiguous(addend.layout))) {
-    const s = b.matmulEpilogue(a.view('matmul'), vw, scale, bias?.view('matmul') ?? null, addend?.view('matmul') ?? null);
+  const shape = [...a.shape.slice(0, -1), w.shape[w.ndim - 1]];
+  const operand = (t: Tensor, lead: readonly number[]) => ({ storage: t.view('matmul').storage, layout: expandLayout('matmul', t.layout, [...lead, ...t.shape.slice(-2)]) });
+  const vw = operand(w, batch);
+  const plus = e.plus ? { a: operand(e.plus[0], batch), b: operand(e.plus[1], batch) } : null;
+  const scale = e.scale ?? 1;
+  if (b.matmulEpilogue && (!e.addend || isContiguous(e.addend.layout))) {
+    const s = b.matmulEpilogue(a.view('matmul'), vw, { scale, bias: e.bias?.view('matmul') ?? null, addend: e.addend?.view('matmul') ?? null, plus });
     if (s) return wrap(b, s, shape);
   }
   return noGrad(() => tidy(() => {
     let y = wrap(b, b.matmul(a.view('matmul'), vw), shape);
+    if (plus) y = add(y, wrap(b, b.matmul(plus.a, plus.b), shape));
     if (scale !== 1) y = mul(y, scale);
-    if (bias) y = add(y, bias);
-    return addend ? add(y, addend) : y;
+    if (e.bias) y = add(y, e.bias);
+    return e.addend ? add(y, e.addend) : y;
   }));
 }
 

@@ -89,10 +89,10 @@ export class LoraAdapter implements LinearDelta {
   }
 
   /** The target's output with the branch in it, as one op (ops/lora.ts); null for a 1-d input. */
-  fused(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor | null {
+  fused(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor | null): Tensor | null {
     if (x.ndim < 2) return null;
     if (this.target.training && this.stats) this.updateStats(x);
-    return loraLinear(x, weight, bias, { a: this.A.weight, b: this.B.weight, scaling: this.scaling, input: this.dropout.forward(x) });
+    return loraLinear(x, weight, bias, { a: this.A.weight, b: this.B.weight, scaling: this.scaling, input: this.dropout.forward(x) }, residual);
   }
 
   /** s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens (./statistics.ts). */
