@@ -24,6 +24,11 @@ export interface ProductEpilogue {
   plus?: readonly [Tensor, Tensor] | null;
 }
 
+/** A matrix operand's view with its batch dims broadcast to `batch`. */
+function batchedOperand(t: Tensor, batch: readonly number[]) {
+  return { storage: t.view('matmul').storage, layout: expandLayout('matmul', t.layout, [...batch, ...t.shape.slice(-2)]) };
+}
+
 /**
  * scale·(a @ w + a2 @ w2) + bias + addend for a: [..., m, k] and w: [..., k, n] whose batch dims broadcast
  * to a's (any layouts), recording nothing (for fused ops' forwards and gradient rules): one kernel where
@@ -33,9 +38,8 @@ export function productEpilogue(a: Tensor, w: Tensor, e: ProductEpilogue = {}): 
   const b = a.backend;
   const batch = a.shape.slice(0, -2);
   const shape = [...a.shape.slice(0, -1), w.shape[w.ndim - 1]];
-  const operand = (t: Tensor, lead: readonly number[]) => ({ storage: t.view('matmul').storage, layout: expandLayout('matmul', t.layout, [...lead, ...t.shape.slice(-2)]) });
-  const vw = operand(w, batch);
-  const plus = e.plus ? { a: operand(e.plus[0], batch), b: operand(e.plus[1], batch) } : null;
+  const vw = batchedOperand(w, batch);
+  const plus = e.plus ? { a: batchedOperand(e.plus[0], batch), b: batchedOperand(e.plus[1], batch) } : null;
   const scale = e.scale ?? 1;
   if (b.matmulEpilogue && (!e.addend || isContiguous(e.addend.layout))) {
     const s = b.matmulEpilogue(a.view('matmul'), vw, { scale, bias: e.bias?.view('matmul') ?? null, addend: e.addend?.view('matmul') ?? null, plus });

@@ -55,12 +55,11 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const k2 = l2 ? l2.a.shape[nd - 1] : 0;
   const s2 = l2 ? [l2.a.strides[nd - 2], l2.a.strides[nd - 1], l2.b.strides[nd - 2], l2.b.strides[nd - 1]] : [0, 0, 0, 0];
   const outBatchStrides = contiguousStrides(batchShape).map((s) => s * m * n);
-  const batchStrides = (l: { strides: readonly number[] } | undefined) => (l ? l.strides.slice(0, nd - 2) : batchShape.map(() => 0));
-  let c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), batchStrides(l2?.a), batchStrides(l2?.b), outBatchStrides]);
+  const none = l2 ? [] : batchShape.map(() => 0);
+  let c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), l2 ? l2.a.strides.slice(0, nd - 2) : none, l2 ? l2.b.strides.slice(0, nd - 2) : none, outBatchStrides]);
   // a shared B (batch stride 0) under an A whose batch continues its rows: one taller product (both
   // products alike, with a second one)
-  const folds = (ai: number, bi: number, rowStride: number) => c.strides[bi][0] === 0 && c.strides[ai][0] === m * rowStride;
-  if (c.shape.length === 1 && folds(0, 1, sar) && (!l2 || folds(2, 3, s2[0]))) {
+  if (c.shape.length === 1 && c.strides[1][0] === 0 && c.strides[0][0] === m * sar && (!l2 || (c.strides[3][0] === 0 && c.strides[2][0] === m * s2[0]))) {
     m *= c.shape[0];
     c = { shape: [], strides: [[], [], [], [], []] };
   }
@@ -75,15 +74,12 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   params.push(opts.addend?.layout.offset ?? 0, k2, ...s2, l2?.a.offset ?? 0, l2?.b.offset ?? 0);
   params.push(...c.shape, ...c.strides[0], ...c.strides[1], ...c.strides[2], ...c.strides[3]);
   const inputs = [a, b, opts.plus?.a, opts.plus?.b, opts.bias, opts.addend].flatMap((v) => (v ? [ctx.own(v.storage)] : []));
-  const info = (kernelShape: string): KernelInfo => ({
-    shape: kernelShape,
+  const shape = `${batch > 1 ? `${batch}×` : ''}${productLabel(m, n, k, sac, sbr, sbc)}${l2 ? ` + ${productLabel(m, n, k2, s2[1], s2[2], s2[3])}` : ''}`;
+  const info: KernelInfo = {
+    shape,
     flops: 2 * batch * m * n * (k + k2),
-    bytes: 4 * (operandElements(0, 1, k) + operandElements(2, 3, k2) + (e.addend ? 2 : 1) * batch * m * n),
-  });
-  const operandElements = (ai: number, bi: number, depth: number) =>
-    (c.strides[ai].every((s) => s === 0) ? 1 : batch) * m * depth + (c.strides[bi].every((s) => s === 0) ? 1 : batch) * depth * n;
-  const product = (depth: number, [r, cl, br, bc]: readonly number[]) => `${m}x${depth}${cl === 1 ? '' : 'ᵀ'} · ${depth}x${n}${br === 1 && bc !== 1 ? 'ᵀ' : ''}`;
-  const shape = `${batch > 1 ? `${batch}×` : ''}${product(k, [sar, sac, sbr, sbc])}${l2 ? ` + ${product(k2, s2)}` : ''}`;
+    bytes: 4 * ((copies(c.strides[0], batch) * m + copies(c.strides[1], batch) * n) * k + (copies(c.strides[2], batch) * m + copies(c.strides[3], batch) * n) * k2 + (e.addend ? 2 : 1) * batch * m * n),
+  };
 
   const t = chooseTiling(policy, m, n);
   const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
@@ -93,29 +89,18 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const tiled = fits && (policy.matmul === 'tiled' || (policy.matmul === 'auto' && worthIt));
   if (!tiled) {
     const kernel = generatedKernel(`matmul simple ${rb} ${Object.values(e)}`, () => matmulSimpleKernel(rb, e));
-    ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info(shape));
+    ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info);
     return out;
   }
   const splits = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
-  // vec4 loads where every row starts 16-byte aligned and k comes in fours (batch offsets too)
-  const aligned = (depth: number, offset: number, rowStride: number, batchStrides: readonly number[]) =>
-    policy.vec4 && depth % 4 === 0 && offset % 4 === 0 && rowStride % 4 === 0 && batchStrides.every((s) => s % 4 === 0);
-  const loads = (depth: number, [r, cl, br, bc]: readonly number[], oa: number, ob: number, ai: number, bi: number): OperandLoads => {
-    const aAlongK = cl === 1 && r !== 1, bAlongK = br === 1 && bc !== 1;
-    return {
-      aAlongK, bAlongK,
-      aVec4: aAlongK && aligned(depth, oa, r, c.strides[ai]) && vec4Fits(t, tileM(t)),
-      bVec4: bAlongK && aligned(depth, ob, bc, c.strides[bi]) && vec4Fits(t, tileN(t)),
-    };
-  };
   const variant: TiledVariant = {
     tiling: t, splitK: splits > 1, epilogue: e,
-    ...loads(k, [sar, sac, sbr, sbc], la.offset, lb.offset, 0, 1),
-    plus: l2 && loads(k2, s2, l2.a.offset, l2.b.offset, 2, 3),
+    ...operandLoads(policy.vec4, t, k, sar, sac, sbr, sbc, la.offset, lb.offset, c.strides[0], c.strides[1]),
+    plus: l2 && operandLoads(policy.vec4, t, k2, s2[0], s2[1], s2[2], s2[3], l2.a.offset, l2.b.offset, c.strides[2], c.strides[3]),
   };
   const kernel = generatedKernel(`matmul tiled ${rb} ${Object.values(t)} ${tiledLabel(variant)}`, () => matmulTiledKernel(rb, variant));
   if (splits === 1) {
-    ctx.launch(kernel, [...inputs, out], params, tiles, info(shape));
+    ctx.launch(kernel, [...inputs, out], params, tiles, info);
     return out;
   }
   // k per split, a multiple of the slice depth; the last split may be shorter
@@ -124,10 +109,34 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const words = params.toArray();
   words[kPerSplitAt] = chunk;
   const partial = ctx.allocRaw('float32', used * m * n);
-  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], info(`${shape}, k in ${used} splits`));
+  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], { ...info, shape: `${shape}, k in ${used} splits` });
   sumSplits(ctx, partial, out, used, m * n);
   ctx.free(partial);
   return out;
+}
+
+/** How many distinct copies of an operand a batch reads (1 when it is broadcast). */
+function copies(batchStrides: readonly number[], batch: number): number {
+  return batchStrides.every((s) => s === 0) ? 1 : batch;
+}
+
+/** `m x k · k x n` with ᵀ on an operand read along its other axis (census rows). */
+function productLabel(m: number, n: number, k: number, aColStride: number, bRowStride: number, bColStride: number): string {
+  return `${m}x${k}${aColStride === 1 ? '' : 'ᵀ'} · ${k}x${n}${bRowStride === 1 && bColStride !== 1 ? 'ᵀ' : ''}`;
+}
+
+/**
+ * How one product's operands load in the tiled kernel: along k where their elements are adjacent along k,
+ * as vec4s where every row also starts 16-byte aligned and k comes in fours (batch offsets too).
+ */
+function operandLoads(vec4: boolean, t: MatmulTiling, k: number, sar: number, sac: number, sbr: number, sbc: number, oa: number, ob: number, batchA: readonly number[], batchB: readonly number[]): OperandLoads {
+  const aAlongK = sac === 1 && sar !== 1, bAlongK = sbr === 1 && sbc !== 1;
+  const aligned = vec4 && k % 4 === 0;
+  return {
+    aAlongK, bAlongK,
+    aVec4: aAlongK && aligned && oa % 4 === 0 && sar % 4 === 0 && batchA.every((s) => s % 4 === 0) && vec4Fits(t, tileM(t)),
+    bVec4: bAlongK && aligned && ob % 4 === 0 && sbc % 4 === 0 && batchB.every((s) => s % 4 === 0) && vec4Fits(t, tileN(t)),
+  };
 }
 
 function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {
