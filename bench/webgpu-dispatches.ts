@@ -3,15 +3,17 @@
  * (so that a change can be measured against the commit before it): a 12-layer BERT (hidden 32, 2 heads,
  * FFN 64, batch 4 × 8; counts do not depend on these sizes) with clipping and AdamW, as bench/README.md
  * reports it. Host time is the step's synchronous part less the time inside queue.submit (where Mesa's
- * llvmpipe runs the kernels), per dispatch; the median and the best of 10 steps after 4 warm-up steps.
+ * llvmpipe runs the kernels), per dispatch; the median and the best of 10 steps after WARMUP steps (4; the
+ * bind group cache stops missing after about 20 steps, so 25 measures the steady state).
  *
- *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full]
+ *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full] [WARMUP=4]
  *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
  */
 import { resolve } from 'node:path';
 
 const root = resolve(process.argv[2] ?? '.');
 const method = process.argv[3] ?? 'lora';
+const warmup = Number(process.argv[4] ?? 4);
 const P = await import(`${root}/src/index.ts`);
 const { openBackend } = await import(`${root}/src/cli/devices.ts`);
 const { parseBertConfig } = await import(`${root}/src/nn/bert.ts`);
@@ -52,14 +54,14 @@ const step = () => {
 };
 const hostUs: number[] = [];
 let dispatches = 0, loss = 0;
-for (let i = 0; i < 14; i++) {
+for (let i = 0; i < warmup + 10; i++) {
   const d0 = (backend as { dispatchCount: number }).dispatchCount;
   submitMs = 0;
   const t0 = performance.now();
   const l = step();
   const recordMs = performance.now() - t0;
   dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
-  if (i >= 4) hostUs.push(((recordMs - submitMs) * 1000) / dispatches);
+  if (i >= warmup) hostUs.push(((recordMs - submitMs) * 1000) / dispatches);
   loss = (await l.data())[0];
   l.dispose();
 }

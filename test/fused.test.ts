@@ -1,7 +1,7 @@
 /**
- * The fused kernels (Backend.adamw, Backend.columnNormEma) and the op composites they replace, on every
- * backend, against the arithmetic written out in float64 (plain loops, nothing shared with src).
- * Contiguous and offset operands take the fused kernel; strided ones fall back to the composite.
+ * The fused kernels (Backend.adamw, Backend.columnNormEma), the fused LoRA linear, and the op composites
+ * they replace, on every backend, against the arithmetic written out in float64 (plain loops, nothing
+ * shared with src). Contiguous and offset operands take the fused kernel; strided ones fall back to the composite.
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +12,35 @@ import { columnNormEma, columnNormEmaComposite } from '../src/prilora/statistics
 import { isContiguous } from '../src/core/layout.ts';
 import { BACKENDS, RUNS, make, scoped, shapeArb, stored, values, valuesArb, type LayoutKind } from './helpers.ts';
 import type { NDArray } from './reference.ts';
+
+/** [m, k] · [k, n] of row-major arrays, transposing either operand when asked, in float64. */
+function mm(x: number[], y: number[], m: number, k: number, n: number, tx = false, ty = false): number[] {
+  const out = new Array<number>(m * n).fill(0);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let q = 0; q < k; q++) out[i * n + j] += x[tx ? q * m + i : i * k + q] * y[ty ? j * k + q : q * n + j];
+  return out;
+}
+
+interface LoraData { x: number[]; w: number[]; a: number[]; b: number[]; bias: number[] | null; keep: number[] | null; res: number[] | null; g: number[] }
+
+/** LoRA's linear and every gradient for upstream g, written out: y = xWᵀ + bias + s·((x⊙keep)Aᵀ)Bᵀ + res. */
+function loraReference(d: LoraData, t: number, i: number, o: number, r: number, s: number) {
+  const xd = d.keep ? d.x.map((v, j) => v * d.keep![j]) : d.x;
+  const h = mm(xd, d.a, t, i, r, false, true).map((v) => v * s);
+  const base = mm(d.x, d.w, t, i, o, false, true);
+  const y = mm(h, d.b, t, r, o, false, true).map((v, j) => v + base[j] + (d.bias ? d.bias[j % o] : 0) + (d.res ? d.res[j] : 0));
+  const gh = mm(d.g, d.b, t, o, r).map((v) => v * s);
+  const dxd = mm(gh, d.a, t, r, i);
+  const dxBase = mm(d.g, d.w, t, o, i);
+  return {
+    y,
+    x: dxBase.map((v, j) => v + dxd[j] * (d.keep ? d.keep[j] : 1)),
+    w: mm(d.g, d.x, o, t, i, true),
+    a: mm(gh, xd, r, t, i, true),
+    b: mm(d.g, h, o, t, r, true),
+    bias: Array.from({ length: o }, (_, c) => d.g.reduce((acc, v, j) => acc + (j % o === c ? v : 0), 0)),
+    res: d.g,
+  };
+}
 
 /** torch.optim.AdamW's step for one element, in float64. */
 function referenceStep(p: number, g: number, m: number, v: number, keep: number, h: AdamWStep) {
@@ -92,6 +121,90 @@ for (const c of BACKENDS) {
         const want = [1, -2].map((p, i) => referenceStep(p, [0.5, 0.25][i], 0, 0, 1, h).p);
         (await values(r.p)).forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
       })();
+    });
+
+    it('LoRA linear: the fused op equals the formula written out (with a residual), values and gradients, any operand frozen', async () => {
+      const spy = backend().matmulEpilogue ? vi.spyOn(backend() as Required<P.Backend>, 'matmulEpilogue') : null;
+      const loraArb = fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }))
+        .chain(([t, i, o, r]) => fc.record({
+          dims: fc.constant([t, i, o, r] as const),
+          x: valuesArb([t, i]), w: valuesArb([o, i]), a: valuesArb([r, i]), b: valuesArb([o, r]), g: valuesArb([t, o]),
+          bias: fc.option(valuesArb([o])), res: fc.option(valuesArb([t, o])),
+          keep: fc.option(fc.array(fc.constantFrom(0, 1 / 0.7), { minLength: t * i, maxLength: t * i })),
+          trains: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+          scaling: fc.double({ min: 0.1, max: 4, noNaN: true }),
+          layout: fc.constantFrom<LayoutKind>('contiguous', 'transposed', 'offset'),
+        }));
+      await fc.assert(
+        fc.asyncProperty(loraArb, scoped(async (k) => {
+          const [t, i, o, r] = k.dims;
+          const st = (data: number[], shape: number[]) => stored({ shape, data }, c);
+          const d: LoraData = {
+            x: st(k.x, [t, i]).data, w: st(k.w, [o, i]).data, a: st(k.a, [r, i]).data, b: st(k.b, [o, r]).data,
+            bias: k.bias && st(k.bias, [o]).data, keep: k.keep && st(k.keep, [t, i]).data, res: k.res && st(k.res, [t, o]).data, g: st(k.g, [t, o]).data,
+          };
+          const leaf = (data: number[], shape: number[], trains: boolean, kind: LayoutKind = 'contiguous') => {
+            const v = make({ shape, data }, c, kind);
+            v.requiresGrad = trains;
+            return v;
+          };
+          const [x, w, a, b] = [leaf(d.x, [t, i], k.trains[0], k.layout), leaf(d.w, [o, i], k.trains[1]), leaf(d.a, [r, i], k.trains[2]), leaf(d.b, [o, r], k.trains[3], k.layout)];
+          const bias = d.bias && leaf(d.bias, [o], k.trains[4]), res = d.res && leaf(d.res, [t, o], k.trains[5]);
+          const input = d.keep ? P.mul(x, make({ shape: [t, i], data: d.keep }, c)) : null;
+          spy?.mockClear();
+          const y = P.ops.loraLinear(x, w, bias, { a, b, scaling: k.scaling, input }, res);
+          expect(spy?.mock.calls.length ?? 0, 'products with an epilogue, forward').toBe(spy ? 2 : 0);
+          const want = loraReference(d, t, i, o, r, k.scaling);
+          // magnitudes: the same formula on |operands| bounds each result's rounding
+          const abs = (v: number[] | null) => v && v.map(Math.abs);
+          const size = loraReference({ x: abs(d.x)!, w: abs(d.w)!, a: abs(d.a)!, b: abs(d.b)!, bias: abs(d.bias), keep: d.keep, res: abs(d.res), g: abs(d.g)! }, t, i, o, r, k.scaling);
+          const close = (got: number[], ref: number[], mag: number[], what: string) => ref.forEach((v, j) =>
+            expect(Math.abs(got[j] - v), `${what}[${j}]: got ${got[j]}, want ${v}`).toBeLessThanOrEqual(16 * c.tol * (1 + mag[j])));
+          close(await values(y), want.y, size.y, 'y');
+          if (!y.requiresGrad) return;
+          y.backward(make({ shape: [t, o], data: d.g }, c));
+          const named = [['x', x], ['w', w], ['a', a], ['b', b], ['bias', bias], ['res', res]] as const;
+          for (const [name, p] of named) {
+            if (!p) continue;
+            if (!p.requiresGrad) expect(p.grad, `${name} frozen`).toBeNull();
+            else close(await values(p.grad!), want[name], size[name], `d${name}`);
+          }
+        })),
+        RUNS,
+      );
+    });
+
+    it('gradient accumulation: a tensor read by three products (one the residual of another) and a residual gets their sum, added in the products', async () => {
+      const sumArb = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })).chain(([t, i, o]) =>
+        fc.record({ dims: fc.constant([t, i, o] as const), x: valuesArb([t, i]), w1: valuesArb([o, i]), w2: valuesArb([o, i]), m: valuesArb([i, o]), g: valuesArb([t, o]) }));
+      await fc.assert(
+        fc.asyncProperty(sumArb, scoped(async (k) => {
+          const [t, i, o] = k.dims;
+          const st = (data: number[], shape: number[]) => stored({ shape, data }, c);
+          const [x, w1, w2, m, g] = [st(k.x, [t, i]), st(k.w1, [o, i]), st(k.w2, [o, i]), st(k.m, [i, o]), st(k.g, [t, o])];
+          const xt = make(x, c);
+          xt.requiresGrad = true;
+          // a square residual keeps every term [t, o]: x's own share of the sum is g's first i columns
+          // the second linear is the first one's residual: added in its product where the backend can
+          const y = P.add(P.add(P.linear(xt, make(w1, c), null, P.linear(xt, make(w2, c))), P.matmul(xt, make(m, c))), i === o ? xt : 0);
+          const forward = [mm(x.data, w1.data, t, i, o, false, true), mm(x.data, w2.data, t, i, o, false, true), mm(x.data, m.data, t, i, o)]
+            .reduce((acc, v) => acc.map((a, j) => a + v[j]))
+            .map((v, j) => v + (i === o ? x.data[j] : 0));
+          const gotY = await values(y);
+          forward.forEach((v, j) => expect(Math.abs(gotY[j] - v), `y[${j}]`).toBeLessThanOrEqual(64 * c.tol * (1 + Math.abs(v))));
+          const b = backend();
+          b.startCensus?.();
+          y.backward(make(g, c));
+          const census = await b.stopCensus?.();
+          if (census) expect(census.rows.filter((r) => !r.kernel.startsWith('matmul')).map((r) => r.kernel), 'kernels other than products').toEqual([]);
+          const want = [mm(g.data, w1.data, t, o, i), mm(g.data, w2.data, t, o, i), mm(g.data, m.data, t, o, i, false, true)]
+            .reduce((acc, v) => acc.map((a, j) => a + v[j]))
+            .map((v, j) => v + (i === o ? g.data[j] : 0));
+          const got = await values(xt.grad!);
+          want.forEach((v, j) => expect(Math.abs(got[j] - v), `dx[${j}]`).toBeLessThanOrEqual(64 * c.tol * (1 + Math.abs(v))));
+        })),
+        RUNS,
+      );
     });
 
     it('LoRA input statistics: fused column-norm EMA equals the float64 formula; masked rows never count', async () => {

@@ -1,9 +1,9 @@
 /**
  * The WebGPU backend's fused and specialised kernels against the CPU's float64 ops (themselves held to the
  * plain float64 references by the op suites): matmul in every operand layout, with batch folding, split-k
- * and epilogues; layer norm's backward; attention's scaled, masked softmax and its backward; the
- * multi-tensor clipping kernels; and the census (counts, dry run) and bind group cache. Sizes stay small:
- * on machines without a GPU the device is Mesa's llvmpipe.
+ * and epilogues (and the fused LoRA linear's dispatches); layer norm's backward; attention's scaled, masked
+ * softmax and its backward; the multi-tensor clipping kernels; and the census (counts, dry run) and bind
+ * group cache. Sizes stay small: on machines without a GPU the device is Mesa's llvmpipe.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
   const forced: P.WebGPUBackend[] = [];
   afterAll(() => forced.forEach((b) => b.destroy()));
 
-  it('matmul: tiled in every operand layout, batch folded into m, split-k and epilogues equal the float64 product', async () => {
+  it('matmul: tiled in every operand layout, batch folded into m, split-k, epilogues (scale, bias, addend) and a second product equal the float64 product', async () => {
     const tiledSplit = await P.createWebGPUBackend({ matmul: 'tiled', splitK: 'always' });
     forced.push(tiledSplit);
     for (const b of [backend, tiledSplit]) {
@@ -56,22 +56,40 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
             batch: fc.constantFrom([], [2], [2, 3]),
             m: fc.integer({ min: 1, max: 40 }), k: fc.integer({ min: 1, max: 70 }), n: fc.integer({ min: 1, max: 40 }),
             ta: fc.boolean(), tb: fc.boolean(), sharedB: fc.boolean(), bias: fc.boolean(), scale: fc.constantFrom(1, 0.125),
-            seed: fc.nat(1000),
+            addend: fc.constantFrom(null, 0, 3), seed: fc.nat(1000),
+            plus: fc.option(fc.record({ k: fc.integer({ min: 1, max: 40 }), ta: fc.boolean(), tb: fc.boolean(), sharedB: fc.boolean() })),
           }),
           async (c) => {
             const scope = P.beginScope();
             try {
-              const aShape = c.ta ? [...c.batch, c.k, c.m] : [...c.batch, c.m, c.k];
-              const bShape = [...(c.sharedB ? [] : c.batch), ...(c.tb ? [c.n, c.k] : [c.k, c.n])];
-              const a = twin(aShape, c.seed, b), w = twin(bShape, c.seed + 1, b), bias = twin([c.n], c.seed + 2, b);
-              const ref = P.add(P.mul(P.matmul(maybeT(a.cpu, c.ta), maybeT(w.cpu, c.tb)), c.scale), c.bias ? bias.cpu : 0).dataSync();
-              const av = maybeT(a.dev, c.ta), bv = maybeT(w.dev, c.tb);
               const batch = [...c.batch];
-              const va = av.view('t'), vb = { storage: bv.view('t').storage, layout: P.ops.expand(bv, [...batch, c.k, c.n]).layout };
-              const got = await b.read(b.matmulEpilogue(va, vb, c.scale, c.bias ? bias.dev.view('t') : null));
-              expect(worst(got, ref)).toBeLessThan(2e-5);
-              const plain = await P.matmul(av, bv).data();
-              expect(worst(plain, P.matmul(maybeT(a.cpu, c.ta), maybeT(w.cpu, c.tb)).dataSync())).toBeLessThan(2e-5);
+              /** One product's operands in the layouts drawn: the float64 product and the device's views. */
+              const pair = (k: number, ta: boolean, tb: boolean, sharedB: boolean, seed: number) => {
+                const a = twin(ta ? [...batch, k, c.m] : [...batch, c.m, k], seed, b);
+                const w = twin([...(sharedB ? [] : batch), ...(tb ? [c.n, k] : [k, c.n])], seed + 1, b);
+                const av = maybeT(a.dev, ta), bv = maybeT(w.dev, tb);
+                return {
+                  ref: P.matmul(maybeT(a.cpu, ta), maybeT(w.cpu, tb)),
+                  a: av.view('t'), b: { storage: bv.view('t').storage, layout: P.ops.expand(bv, [...batch, k, c.n]).layout },
+                  plain: () => P.matmul(av, bv).data(),
+                };
+              };
+              const first = pair(c.k, c.ta, c.tb, c.sharedB, c.seed);
+              const second = c.plus && pair(c.plus.k, c.plus.ta, c.plus.tb, c.plus.sharedB, c.seed + 10);
+              const bias = twin([c.n], c.seed + 2, b);
+              // the addend: contiguous, at an offset (0 or 3) into its storage
+              const outShape = [...batch, c.m, c.n];
+              const outSize = outShape.reduce((x, y) => x * y, 1);
+              const extra = twin([(c.addend ?? 0) + outSize], c.seed + 3, b);
+              const at = (t: P.Tensor) => P.reshape(P.slice(t, 0, c.addend ?? 0), outShape);
+              let ref = P.add(P.mul(second ? P.add(first.ref, second.ref) : first.ref, c.scale), c.bias ? bias.cpu : 0);
+              if (c.addend !== null) ref = P.add(ref, at(extra.cpu));
+              const got = await b.read(b.matmulEpilogue(first.a, first.b, {
+                scale: c.scale, bias: c.bias ? bias.dev.view('t') : null, addend: c.addend === null ? null : at(extra.dev).view('t'),
+                plus: second && { a: second.a, b: second.b },
+              }));
+              expect(worst(got, ref.dataSync())).toBeLessThan(2e-5);
+              expect(worst(await first.plain(), first.ref.dataSync())).toBeLessThan(2e-5);
             } finally {
               scope.end();
             }
@@ -241,6 +259,19 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
       side.opt.dispose();
       side.ps.forEach((p) => p.dispose());
     }
+  });
+
+  it('loraLinear: two products forward and four back, the scaling, the branch and every add in their epilogues', async () => {
+    const x = twin([2, 5, 12], 60, backend).dev, w = twin([10, 12], 61, backend).dev, bias = twin([10], 62, backend).dev;
+    const a = twin([3, 12], 63, backend).dev, b = twin([10, 3], 64, backend).dev, residual = twin([2, 5, 10], 66, backend).dev;
+    for (const t of [x, a, b, residual]) t.requiresGrad = true;
+    const seed = twin([2, 5, 10], 65, backend).dev;
+    backend.startCensus();
+    P.tidy(() => P.ops.loraLinear(x, w, bias, { a, b, scaling: 2 }, residual).backward(seed));
+    const census = await backend.stopCensus();
+    expect(census.dispatches).toBe(6);
+    expect(census.rows.every((r) => r.kernel.startsWith('matmul'))).toBe(true);
+    for (const t of [x, a, b, residual]) t.grad!.dispose();
   });
 
   it('census: counts every dispatch by kernel and shape; a dry run sends nothing and leaves no buffer behind', async () => {

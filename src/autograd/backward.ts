@@ -1,12 +1,13 @@
 /**
  * Reverse-mode autograd: `backward` walks the graph that ops recorded (./record.ts) in reverse topological
  * order. Backward rules run with grad mode off (no double backward), and the engine — not each op — sums a
- * gradient over broadcast dims back to its input's shape, so every op's rule may ignore broadcasting. The
- * engine sits below the ops: its own arithmetic (summing, accumulating, copying gradients) calls the
- * backend's kernels directly.
+ * gradient over broadcast dims back to its input's shape, so every op's rule may ignore broadcasting. An
+ * input's gradients from several ops are summed by the engine, or by the product of a rule that the engine
+ * hands the sum so far (GradNode.backward's `soFar`: no add of its own). The engine sits below the ops:
+ * its own arithmetic (summing, accumulating, copying gradients) calls the backend's kernels directly.
  */
 import { PriloraError, ShapeError, fmtShape } from '../core/errors.ts';
-import { contiguousLayout, sameShape } from '../core/layout.ts';
+import { contiguousLayout, isContiguous, sameShape } from '../core/layout.ts';
 import { onesLike } from '../tensor/create.ts';
 import { keep } from '../tensor/scope.ts';
 import { Tensor, type GradNode } from '../tensor/tensor.ts';
@@ -70,7 +71,17 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
         accumulateLeaf(t, g);
         continue;
       }
-      const inputGrads = node.backward(g);
+      const handedOver: Tensor[] = [];
+      const soFar = (k: number): Tensor | null => {
+        const input = node.inputs[k];
+        const prev = grads.get(input);
+        if (!prev || !isContiguous(prev.layout) || !sameShape(prev.shape, input.shape)) return null;
+        grads.delete(input);
+        handedOver.push(prev);
+        return prev;
+      };
+      const inputGrads = node.backward(g, soFar);
+      for (const prev of handedOver) if (!inputGrads.includes(prev)) prev.dispose();
       node.inputs.forEach((input, k) => {
         const gi = inputGrads[k];
         if (!gi || !input.requiresGrad) return;

@@ -72,6 +72,17 @@ export interface AdamWResult {
   v: Storage;
 }
 
+/** What Backend.matmulEpilogue does to a product besides computing it; absent members do nothing. */
+export interface MatmulEpilogue {
+  scale?: number;
+  /** 1-d [n] (any stride), added to every row */
+  bias?: View | null;
+  /** a contiguous view (offset allowed) of the output's shape [...batch, m, n] */
+  addend?: View | null;
+  /** a second product of the output's shape, a: [...batch, m, k2], b: [...batch, k2, n] (any strides) */
+  plus?: { a: View; b: View } | null;
+}
+
 /** One row of a kernel census: the dispatches of one kernel variant on operands of one shape. */
 export interface CensusRow {
   /** the kernel variant the backend chose (e.g. 'matmul tiled 128x128x8') */
@@ -153,10 +164,10 @@ export interface Backend {
    * Optional fused kernels of the forward and backward pass; each returns null where this device cannot
    * run it, and the ops then compose the same arithmetic from the primitives above (ops/fused.ts).
    *
-   * matmulEpilogue: out = scale·(a @ b) + bias, operands as for `matmul`; bias is 1-d [n] (any stride),
-   * added to every row, or null.
+   * matmulEpilogue: out = scale·(a @ b + plus.a @ plus.b) + bias + addend, operands as for `matmul` (see
+   * MatmulEpilogue for the others).
    */
-  matmulEpilogue?(a: View, b: View, scale: number, bias: View | null): Storage | null;
+  matmulEpilogue?(a: View, b: View, e: MatmulEpilogue): Storage | null;
   /**
    * softmax(scale·x + mask) over the last dim of a contiguous [rows, cols] x, with `softmax`'s handling of
    * masked and non-finite entries; mask (or null) has shape [...d, cols] with Π d = rows, any strides

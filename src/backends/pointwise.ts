@@ -23,31 +23,28 @@ export const UNARY = {
   tanh: { js: 'Math.tanh(a)', wgsl: 'tanh_(a)', glsl: 'tanh_(a)' },
   erf: { js: 'erf(a)', wgsl: 'erf_(a)', glsl: 'erf_(a)' },
   floor: { js: 'Math.floor(a)', wgsl: 'floor(a)', glsl: 'floor(a)' },
-  // GELU in BERT's exact form x·Φ(x), and the tanh approximation; with their derivatives for backward.
+  // GELU in BERT's exact form x·Φ(x), and the tanh approximation (their backward: BINARY's gelu_backward)
   gelu: {
     js: '0.5 * a * (1 + erf(a * 0.7071067811865476))',
     wgsl: 'gelu_(a)',
     glsl: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))',
-  },
-  gelu_grad: {
-    js: '0.5 * (1 + erf(a * 0.7071067811865476)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a)',
-    wgsl: 'gelu_grad_(a)',
-    glsl: '0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a)',
   },
   gelu_tanh: {
     js: '0.5 * a * (1 + Math.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
     wgsl: '0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
     glsl: '0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))',
   },
-  gelu_tanh_grad: {
-    js: 'geluTanhGrad(a)',
-    wgsl: 'gelu_tanh_grad_(a)',
-    glsl: 'gelu_tanh_grad_(a)',
-  },
 } satisfies Record<string, PointwiseDef>;
 
 export const BINARY = {
   add: { js: 'a + b', wgsl: 'a + b', glsl: 'a + b' },
+  // GELU's backward from its input a and the output's gradient b: b·GELU'(a), in one pass
+  gelu_backward: {
+    js: 'b * (0.5 * (1 + erf(a * 0.7071067811865476)) + a * 0.3989422804014327 * Math.exp(-0.5 * a * a))',
+    wgsl: 'b * gelu_grad_(a)',
+    glsl: 'b * (0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a))',
+  },
+  gelu_tanh_backward: { js: 'b * geluTanhGrad(a)', wgsl: 'b * gelu_tanh_grad_(a)', glsl: 'b * gelu_tanh_grad_(a)' },
   sub: { js: 'a - b', wgsl: 'a - b', glsl: 'a - b' },
   mul: { js: 'a * b', wgsl: 'a * b', glsl: 'a * b' },
   div: { js: 'a / b', wgsl: 'a / b', glsl: 'a / b' },

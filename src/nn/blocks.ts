@@ -57,6 +57,8 @@ export class ResidualOutput extends Module {
     this.dropout = this.module('dropout', new Dropout(cfg.hiddenDropout));
   }
   forward(x: Tensor, residual: Tensor): Tensor {
+    // without dropout between them, the residual is added in the dense layer's product
+    if (!this.dropout.training || this.dropout.p === 0) return this.norm.forward(this.dense.forward(x, residual));
     return this.norm.forward(add(this.dropout.forward(this.dense.forward(x)), residual));
   }
 }

@@ -7,6 +7,7 @@ import { full, randn, zeros } from '../tensor/create.ts';
 import type { DType } from '../core/dtype.ts';
 import { defaultGenerator, type Generator } from '../core/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { sameShape } from '../core/layout.ts';
 import { mul } from '../ops/elementwise.ts';
 import { Module } from './module.ts';
 
@@ -32,6 +33,11 @@ function weight(shape: number[], o: ParamOptions): Tensor {
  */
 export interface LinearDelta {
   delta(x: Tensor): Tensor;
+  /**
+   * The linear's whole output with this term (and the residual, of the output's shape, where given) in it
+   * as one op, or null (the linear then adds `delta`).
+   */
+  fused?(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor | null): Tensor | null;
 }
 
 export class Linear extends Module {
@@ -45,10 +51,13 @@ export class Linear extends Module {
     this.bias = o.bias === false ? null : this.param('bias', zeros([outFeatures], { dtype: o.dtype ?? 'float32', backend: o.backend }));
   }
 
-  forward(x: Tensor): Tensor {
-    let y = linear(x, this.weight, this.bias);
-    for (const d of this.deltas) y = add(y, d.delta(x));
-    return y;
+  /** x Wᵀ + b + every delta, + `residual` (any shape that broadcasts to the output) where given. */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    const fits = residual && sameShape(residual.shape, [...x.shape.slice(0, -1), this.outFeatures]) ? residual : null;
+    const fused = this.deltas[0]?.fused?.(x, this.weight, this.bias, fits) ?? null;
+    let y = fused ?? linear(x, this.weight, this.bias, fits);
+    for (const d of fused ? this.deltas.slice(1) : this.deltas) y = add(y, d.delta(x));
+    return residual && !fits ? add(y, residual) : y;
   }
 }
 

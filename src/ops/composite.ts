@@ -1,11 +1,13 @@
 /**
  * Composite ops written only with primitives (tinygrad's first step). The fused kernels in nn.ts and
- * elementwise.ts must agree with these, forward and backward. Attention is composite too, except that a
- * backend with a scaled, masked softmax kernel (ops/fused.ts) runs scale, mask and softmax as one.
+ * elementwise.ts and the fused op in lora.ts must agree with these, forward and backward. Attention is
+ * composite too, except that a backend with a scaled, masked softmax kernel (ops/fused.ts) runs scale,
+ * mask and softmax as one.
  */
 import type { Tensor } from '../tensor/tensor.ts';
 import { add, div, erf, exp, log, mul, rsqrt, sub, tanh, where, isFiniteMask } from './elementwise.ts';
-import { matmul } from './matmul.ts';
+import type { LoraBranch } from './lora.ts';
+import { linear, matmul } from './matmul.ts';
 import { scaledMaskedSoftmax } from './fused.ts';
 import { softmax } from './nn.ts';
 import { max, mean, sum } from './reduce.ts';
@@ -58,4 +60,11 @@ export function attention(
   }
   if (dropProbs) probs = dropProbs(probs);
   return { out: matmul(probs, v), probs };
+}
+
+/** loraLinear (lora.ts) as ops: the linear plus its branch, the scaling on the rank-r intermediate. */
+export function loraLinearComposite(x: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraBranch, residual: Tensor | null = null): Tensor {
+  const h = mul(linear(lora.input ?? x, lora.a), lora.scaling);
+  const y = add(linear(x, weight, bias), linear(h, lora.b));
+  return residual ? add(y, residual) : y;
 }

@@ -123,10 +123,10 @@ export const sign = (x: Tensor): Tensor => record('sign', unaryRaw('sign', x), [
 export const floor = (x: Tensor): Tensor => record('floor', unaryRaw('floor', x), [x], () => [null]);
 
 /** GELU, exact erf form x·Φ(x) as in BERT (fused kernel with its own gradient rule). */
-export const gelu = (x: Tensor): Tensor => record('gelu', unaryRaw('gelu', x), [x], (g) => [mul(g, unaryRaw('gelu_grad', x))]);
+export const gelu = (x: Tensor): Tensor => record('gelu', unaryRaw('gelu', x), [x], (g) => [binaryRaw('gelu_backward', x, g, 'gelu')]);
 /** GELU, tanh approximation ("gelu_new" / "gelu_pytorch_tanh"). */
 export const geluTanh = (x: Tensor): Tensor =>
-  record('gelu_tanh', unaryRaw('gelu_tanh', x), [x], (g) => [mul(g, unaryRaw('gelu_tanh_grad', x))]);
+  record('gelu_tanh', unaryRaw('gelu_tanh', x), [x], (g) => [binaryRaw('gelu_tanh_backward', x, g, 'gelu_tanh')]);
 
 function compare(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands(op, [a, b]);

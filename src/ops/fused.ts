@@ -1,17 +1,58 @@
 /**
  * Fused forms of a few hot spots of a transformer step, for backends that have the kernels (the optional
- * members of Backend: softmaxBackward, scaledMaskedSoftmax, layerNormBackward). Each computes what the
- * composite formula beside it computes; a backend without the kernel, or one that declines (null), gets
- * the composite. Internal to the ops (not exported as ops of their own): softmax, layerNorm and attention
- * use them, so the gradchecks and op suites of those ops cover them.
+ * members of Backend: matmulEpilogue, softmaxBackward, scaledMaskedSoftmax, layerNormBackward). Each
+ * computes what the composite formula beside it computes; a backend without the kernel, or one that
+ * declines (null), gets the composite. Internal to the ops (not exported as ops of their own): softmax,
+ * layerNorm, attention and loraLinear use them, so the gradchecks and op suites of those ops cover them.
  */
-import { record } from '../autograd/record.ts';
-import { expandLayout } from '../core/layout.ts';
+import { noGrad, record } from '../autograd/record.ts';
+import { expandLayout, isContiguous } from '../core/layout.ts';
+import { tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { exp, mul, sub } from './elementwise.ts';
+import { add, exp, mul, sub } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { contiguous, reshape } from './shape.ts';
 import { wrap } from './util.ts';
+
+export interface ProductEpilogue {
+  scale?: number;
+  /** [n] */
+  bias?: Tensor | null;
+  /** the result's shape */
+  addend?: Tensor | null;
+  /** a second product [a2, w2] of the result's shape (a2 with a's batch dims), summed before the scaling */
+  plus?: readonly [Tensor, Tensor] | null;
+}
+
+/** A matrix operand's view with its batch dims broadcast to `batch`. */
+function batchedOperand(t: Tensor, batch: readonly number[]) {
+  return { storage: t.view('matmul').storage, layout: expandLayout('matmul', t.layout, [...batch, ...t.shape.slice(-2)]) };
+}
+
+/**
+ * scale·(a @ w + a2 @ w2) + bias + addend for a: [..., m, k] and w: [..., k, n] whose batch dims broadcast
+ * to a's (any layouts), recording nothing (for fused ops' forwards and gradient rules): one kernel where
+ * the backend has the epilogue, else products and pointwise ops.
+ */
+export function productEpilogue(a: Tensor, w: Tensor, e: ProductEpilogue = {}): Tensor {
+  const b = a.backend;
+  const batch = a.shape.slice(0, -2);
+  const shape = [...a.shape.slice(0, -1), w.shape[w.ndim - 1]];
+  const vw = batchedOperand(w, batch);
+  const plus = e.plus ? { a: batchedOperand(e.plus[0], batch), b: batchedOperand(e.plus[1], batch) } : null;
+  const scale = e.scale ?? 1;
+  if (b.matmulEpilogue && (!e.addend || isContiguous(e.addend.layout))) {
+    const s = b.matmulEpilogue(a.view('matmul'), vw, { scale, bias: e.bias?.view('matmul') ?? null, addend: e.addend?.view('matmul') ?? null, plus });
+    if (s) return wrap(b, s, shape);
+  }
+  return noGrad(() => tidy(() => {
+    let y = wrap(b, b.matmul(a.view('matmul'), vw), shape);
+    if (plus) y = add(y, wrap(b, b.matmul(plus.a, plus.b), shape));
+    if (scale !== 1) y = mul(y, scale);
+    if (e.bias) y = add(y, e.bias);
+    return e.addend ? add(y, e.addend) : y;
+  }));
+}
 
 /** The softmax (log-softmax) VJP over the last dim of [rows, cols], times `scale`. */
 export function softmaxGrad(y: Tensor, g: Tensor, log: boolean, scale = 1): Tensor {

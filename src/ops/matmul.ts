@@ -2,9 +2,10 @@
 import { record } from '../autograd/record.ts';
 import { ShapeError, fmtShape } from '../core/errors.ts';
 import { assertFloat } from '../core/dtype.ts';
-import { broadcastShapes, expandLayout } from '../core/layout.ts';
+import { broadcastShapes, expandLayout, isContiguous, sameShape } from '../core/layout.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { add } from './elementwise.ts';
+import { productEpilogue } from './fused.ts';
 import { sum } from './reduce.ts';
 import { reshape, transpose } from './shape.ts';
 import { operands, wrap } from './util.ts';
@@ -26,10 +27,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const va = { storage: a.view('matmul').storage, layout: expandLayout('matmul', a.layout, [...batch, m, k]) };
   const vb = { storage: b.view('matmul').storage, layout: expandLayout('matmul', b.layout, [...batch, k, n]) };
   const out = wrap(a.backend, a.backend.matmul(va, vb), [...batch, m, n]);
-  return record('matmul', out, [a, b], (g) => [
-    a.requiresGrad ? matmul(g, transpose(b)) : null,
+  return record('matmul', out, [a, b], (g, soFar) => [
+    a.requiresGrad ? inputGrad(a, b, g, soFar) : null,
     b.requiresGrad ? weightGrad(a, b, g) : null,
   ]);
+}
+
+/** d(a@b)/da = g·bᵀ, added to a's gradient so far where a is not broadcast (the product then has its shape). */
+function inputGrad(a: Tensor, b: Tensor, g: Tensor, soFar: (k: number) => Tensor | null): Tensor {
+  const unbroadcast = b.ndim <= a.ndim && a.shape.slice(0, -2).join() === g.shape.slice(0, -2).join();
+  return unbroadcast ? productEpilogue(g, transpose(b), { addend: soFar(0) }) : matmul(g, transpose(b));
 }
 
 /**
@@ -42,42 +49,50 @@ function weightGrad(a: Tensor, b: Tensor, g: Tensor): Tensor {
   return matmul(transpose(reshape(a, [-1, k])), reshape(g, [-1, g.shape[g.ndim - 1]]));
 }
 
-/** y = x Wᵀ + b with W: [out, in] as PyTorch stores it (Wᵀ is a view, not a copy). */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+/**
+ * y = x Wᵀ + b (+ residual) with W: [out, in] as PyTorch stores it (Wᵀ is a view, not a copy); a residual
+ * of the output's shape is added in the product's epilogue where the backend has one.
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual?: Tensor | null): Tensor {
   if (x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new ShapeError(`linear: input ${fmtShape(x.shape)} does not match weight ${fmtShape(weight.shape)}`);
   }
-  const fused = fusedLinear(x, weight, bias ?? null);
+  const fused = fusedLinear(x, weight, bias ?? null, residual ?? null);
   if (fused) return fused;
   const y = matmul(x, transpose(weight));
-  return bias ? add(y, bias) : y;
+  const biased = bias ? add(y, bias) : y;
+  return residual ? add(biased, residual) : biased;
 }
 
 /**
- * linear as one product with the bias added as it is stored (Backend.matmulEpilogue), and a gradient rule
- * of its own: dW = gᵀ·x over all rows at once comes out [out, in], contiguous, as the parameter is (the
- * generic rule's (xᵀ·g)ᵀ is a transposed view that must be copied before it accumulates). Null where the
- * backend has no such kernel, declines it, or the operands are not the plain case (the caller composes).
+ * linear as one product with the bias (and a residual) added as it is stored (Backend.matmulEpilogue), and
+ * a gradient rule of its own: dW = gᵀ·x over all rows at once comes out [out, in], contiguous, as the
+ * parameter is (the generic rule's (xᵀ·g)ᵀ is a transposed view that must be copied before it accumulates).
+ * Null where the backend has no such kernel, declines it, or the operands are not the plain case (the
+ * caller composes).
  */
-function fusedLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor | null {
+function fusedLinear(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor | null): Tensor | null {
   const b = x.backend;
   if (!b.matmulEpilogue || x.ndim < 2 || weight.ndim !== 2 || (bias && bias.ndim !== 1)) return null;
-  operands('linear', bias ? [x, weight, bias] : [x, weight]);
-  assertFloat('linear', x.dtype);
   const [out, inF] = weight.shape;
+  const outShape = [...x.shape.slice(0, -1), out];
+  if (residual && !(sameShape(residual.shape, outShape) && isContiguous(residual.layout))) return null;
+  const inputs = [x, weight, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  operands('linear', inputs);
+  assertFloat('linear', x.dtype);
   const batch = x.shape.slice(0, -2);
   const wt = transpose(weight);
   const vw = { storage: wt.view('linear').storage, layout: expandLayout('linear', wt.layout, [...batch, inF, out]) };
-  const s = b.matmulEpilogue(x.view('linear'), vw, 1, bias ? bias.view('linear') : null);
+  const s = b.matmulEpilogue(x.view('linear'), vw, { bias: bias?.view('linear') ?? null, addend: residual?.view('linear') ?? null });
   if (!s) return null;
-  const y = wrap(b, s, [...x.shape.slice(0, -1), out]);
-  const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record('linear', y, inputs, (g) => {
+  const y = wrap(b, s, outShape);
+  return record('linear', y, inputs, (g, soFar) => {
     const g2 = reshape(g, [-1, out]);
     return [
-      x.requiresGrad ? matmul(g, weight) : null,
+      x.requiresGrad ? productEpilogue(g, weight, { addend: soFar(0) }) : null,
       weight.requiresGrad ? matmul(transpose(g2), reshape(x, [-1, inF])) : null,
-      bias?.requiresGrad ? sum(g2, 0) : null,
+      ...(bias ? [bias.requiresGrad ? sum(g2, 0) : null] : []),
+      ...(residual ? [residual.requiresGrad ? g : null] : []),
     ];
   });
 }

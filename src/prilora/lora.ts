@@ -8,6 +8,7 @@
 import { noGrad } from '../autograd/record.ts';
 import { ConfigError } from '../core/errors.ts';
 import { add, mul, sub } from '../ops/elementwise.ts';
+import { loraLinear } from '../ops/lora.ts';
 import { matmul } from '../ops/matmul.ts';
 import { reshape } from '../ops/shape.ts';
 import { rand, zeros } from '../tensor/create.ts';
@@ -85,6 +86,13 @@ export class LoraAdapter implements LinearDelta {
     // scaling applied to the rank-r intermediate: the same product as PEFT's, one pass over [tokens, r]
     // instead of over [tokens, out]
     return this.B.forward(mul(this.A.forward(this.dropout.forward(x)), this.scaling));
+  }
+
+  /** The target's output with the branch in it, as one op (ops/lora.ts); null for a 1-d input. */
+  fused(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor | null): Tensor | null {
+    if (x.ndim < 2) return null;
+    if (this.target.training && this.stats) this.updateStats(x);
+    return loraLinear(x, weight, bias, { a: this.A.weight, b: this.B.weight, scaling: this.scaling, input: this.dropout.forward(x) }, residual);
   }
 
   /** s ← β s + (1 − β) ‖X_{:,j}‖₂ over the batch's real tokens (./statistics.ts). */

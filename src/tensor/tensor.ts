@@ -14,8 +14,14 @@ import { track, untrack } from './scope.ts';
 export interface GradNode {
   readonly op: string;
   readonly inputs: readonly Tensor[];
-  /** Gradients for each input given the output's gradient (null where an input needs none). */
-  readonly backward: (grad: Tensor) => readonly (Tensor | null)[];
+  /**
+   * Gradients for each input given the output's gradient (null where an input needs none). A rule whose
+   * gradient for input k comes out of a matrix product may call `soFar(k)`: it hands over the gradient the
+   * engine has summed for that input until now (contiguous, the input's shape; null when there is none or
+   * it does not fit), and the rule's result for k must then include it (added in the product's epilogue,
+   * which saves the engine a separate add).
+   */
+  readonly backward: (grad: Tensor, soFar: (k: number) => Tensor | null) => readonly (Tensor | null)[];
 }
 
 class SharedStorage {

@@ -327,6 +327,22 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
       };
     },
   },
+  // last, so the cases above keep the shapes their seeds drew before these existed
+  ...(['loraLinear', 'loraLinearComposite'] as const).map((op) => ({
+    op,
+    make: (r: ShapeRng, g: Generator): CaseInput => {
+      const [i, o, rank, withBias, withResidual] = [r.int(1, 5), r.int(1, 5), r.int(1, 3), r.next() < 0.5, r.next() < 0.5];
+      const xShape = [...r.shape(1, 2), i];
+      // a fixed inverted-dropout mask: the branch's input is then a tensor of its own, not x
+      const keep = r.next() < 0.5 ? O.mul(O.gt(f64(xShape, g), -0.5), 1 / 0.7) : null;
+      const scaling = 0.5 + r.next() * 2;
+      return {
+        inputs: [f64(xShape, g), f64([o, i], g), f64([rank, i], g), f64([o, rank], g), f64([o], g), f64([...xShape.slice(0, -1), o], g)],
+        fn: (x: Tensor, w: Tensor, a: Tensor, b: Tensor, bias: Tensor, res: Tensor) => ((xv) => O[op](xv, w, withBias ? bias : null,
+          { a, b: nonContiguous(b), scaling, input: keep ? O.mul(xv, keep) : null }, withResidual ? res : null))(nonContiguous(x)),
+      };
+    },
+  })),
 ];
 
 /** Exported op functions that have no gradient by design (comparisons, masks, piecewise-constant ops). */

@@ -10,7 +10,7 @@
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
  * browser) is opened by `createWebGPUBackend()`.
  */
-import type { AdamWItem, AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
+import type { AdamWItem, AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, MatmulEpilogue, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import type { DType, TypedArray } from '../../core/dtype.ts';
 import { GpuContext } from './context.ts';
@@ -126,8 +126,8 @@ export class WebGPUBackend implements Backend {
     return this.kernels.layerNorm(x, weight, bias, eps);
   }
 
-  matmulEpilogue(a: View, b: View, scale: number, bias: View | null): Storage {
-    return this.kernels.matmul(a, b, { scale, bias });
+  matmulEpilogue(a: View, b: View, e: MatmulEpilogue): Storage {
+    return this.kernels.matmul(a, b, e);
   }
 
   scaledMaskedSoftmax(x: View, scale: number, mask: View | null): Storage {

@@ -7,16 +7,17 @@
  * - The tiled kernel's loads follow each operand's layout (which of its strides is 1).
  * - Long-k products with few output tiles (LoRA's weight gradients: 8×768 outputs over 4096 tokens) split k
  *   over the grid's z and sum the partial products in a second dispatch.
- * - An epilogue (scale, bias) is applied as the outputs are stored.
+ * - An epilogue (scale, bias, addend) is applied as the outputs are stored, after an optional second
+ *   product of the same output shape has been summed in (LoRA's two products into one output).
  */
 import { contiguousStrides, sizeOf } from '../../core/layout.ts';
-import type { View } from '../backend.ts';
+import type { MatmulEpilogue as MatmulEpilogueOperands, View } from '../backend.ts';
 import type { KernelInfo } from './census.ts';
 import type { GpuContext, GpuStorage } from './context.ts';
 import { coalesce, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
-import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type TiledVariant } from './shaders-matmul.ts';
+import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type OperandLoads, type TiledVariant } from './shaders-matmul.ts';
 import { reduceKernel } from './shaders-reduce.ts';
 
 export interface MatmulPolicy {
@@ -34,11 +35,8 @@ export interface MatmulPolicy {
   shortTiling: MatmulTiling | null;
 }
 
-export interface MatmulOptions {
-  scale?: number;
-  /** [n], added to every row of the product (strided: any 1-d view) */
-  bias?: View | null;
-}
+/** The epilogue's operands, as Backend.matmulEpilogue takes them. */
+export type MatmulOptions = MatmulEpilogueOperands;
 
 /** Workgroups that keep a big GPU busy: split-k aims for about this many. */
 const TARGET_WORKGROUPS = 256;
@@ -53,54 +51,56 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const out = ctx.allocRaw('float32', total);
   if (total === 0) return out;
   const sar = la.strides[nd - 2], sac = la.strides[nd - 1], sbr = lb.strides[nd - 2], sbc = lb.strides[nd - 1];
+  const l2 = opts.plus ? { a: opts.plus.a.layout, b: opts.plus.b.layout } : null;
+  const k2 = l2 ? l2.a.shape[nd - 1] : 0;
+  const s2 = l2 ? [l2.a.strides[nd - 2], l2.a.strides[nd - 1], l2.b.strides[nd - 2], l2.b.strides[nd - 1]] : [0, 0, 0, 0];
   const outBatchStrides = contiguousStrides(batchShape).map((s) => s * m * n);
-  let c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), outBatchStrides]);
-  // a shared B (batch stride 0) under an A whose batch continues its rows: one taller product
-  if (c.shape.length === 1 && c.strides[1][0] === 0 && c.strides[0][0] === m * sar) {
+  const none = l2 ? [] : batchShape.map(() => 0);
+  let c = coalesce(batchShape, [la.strides.slice(0, nd - 2), lb.strides.slice(0, nd - 2), l2 ? l2.a.strides.slice(0, nd - 2) : none, l2 ? l2.b.strides.slice(0, nd - 2) : none, outBatchStrides]);
+  // a shared B (batch stride 0) under an A whose batch continues its rows: one taller product (both
+  // products alike, with a second one)
+  if (c.shape.length === 1 && c.strides[1][0] === 0 && c.strides[0][0] === m * sar && (!l2 || (c.strides[3][0] === 0 && c.strides[2][0] === m * s2[0]))) {
     m *= c.shape[0];
-    c = { shape: [], strides: [[], [], []] };
+    c = { shape: [], strides: [[], [], [], [], []] };
   }
   const batch = sizeOf(c.shape);
   const rb = c.shape.length;
-  const e: MatmulEpilogue = { scale: opts.scale !== undefined && opts.scale !== 1, bias: Boolean(opts.bias) };
+  const e: MatmulEpilogue = { scale: opts.scale !== undefined && opts.scale !== 1, bias: Boolean(opts.bias), addend: Boolean(opts.addend), plus: Boolean(l2) };
   const params = new Params();
   params.push(batch * m * n, m, n, k, sar, sac, sbr, sbc, la.offset, lb.offset, batch);
   params.pushFloat(opts.scale ?? 1);
   params.push(opts.bias?.layout.strides[0] ?? 0, opts.bias?.layout.offset ?? 0, 0);
   const kPerSplitAt = params.next - 1;
-  params.push(...c.shape, ...c.strides[0], ...c.strides[1]);
-  const inputs = [ctx.own(a.storage), ctx.own(b.storage), ...(opts.bias ? [ctx.own(opts.bias.storage)] : [])];
-  const info = (kernelShape: string): KernelInfo => ({
-    shape: kernelShape,
-    flops: 2 * batch * m * n * k,
-    bytes: 4 * ((c.strides[0].every((s) => s === 0) ? 1 : batch) * m * k + (c.strides[1].every((s) => s === 0) ? 1 : batch) * k * n + batch * m * n),
-  });
-  const shape = `${batch > 1 ? `${batch}×` : ''}${m}x${k}${sac === 1 ? '' : 'ᵀ'} · ${k}x${n}${sbr === 1 && sbc !== 1 ? 'ᵀ' : ''}`;
+  params.push(opts.addend?.layout.offset ?? 0, k2, ...s2, l2?.a.offset ?? 0, l2?.b.offset ?? 0);
+  params.push(...c.shape, ...c.strides[0], ...c.strides[1], ...c.strides[2], ...c.strides[3]);
+  const inputs = [a, b, opts.plus?.a, opts.plus?.b, opts.bias, opts.addend].flatMap((v) => (v ? [ctx.own(v.storage)] : []));
+  const shape = `${batch > 1 ? `${batch}×` : ''}${productLabel(m, n, k, sac, sbr, sbc)}${l2 ? ` + ${productLabel(m, n, k2, s2[1], s2[2], s2[3])}` : ''}`;
+  const info: KernelInfo = {
+    shape,
+    flops: 2 * batch * m * n * (k + k2),
+    bytes: 4 * ((copies(c.strides[0], batch) * m + copies(c.strides[1], batch) * n) * k + (copies(c.strides[2], batch) * m + copies(c.strides[3], batch) * n) * k2 + (e.addend ? 2 : 1) * batch * m * n),
+  };
 
   const t = chooseTiling(policy, m, n);
   const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
   const fits = tiles.every((g) => g <= ctx.limits.maxWorkgroupsPerDimension);
   // skinny products with a long k (LoRA's rank-r gradients) too: split-k spreads them over the device
-  const worthIt = k >= 8 && (m * n >= 1024 || k >= 1024);
+  const worthIt = k + k2 >= 8 && (m * n >= 1024 || k >= 1024);
   const tiled = fits && (policy.matmul === 'tiled' || (policy.matmul === 'auto' && worthIt));
   if (!tiled) {
-    const kernel = generatedKernel(`matmul simple ${rb} ${e.scale} ${e.bias}`, () => matmulSimpleKernel(rb, e));
-    ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info(shape));
+    const kernel = generatedKernel(`matmul simple ${rb} ${Object.values(e)}`, () => matmulSimpleKernel(rb, e));
+    ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info);
     return out;
   }
-  const splits = batch === 1 && !e.scale && !e.bias ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
-  const aAlongK = sac === 1 && sar !== 1, bAlongK = sbr === 1 && sbc !== 1;
-  // vec4 loads where every row starts 16-byte aligned and k comes in fours (batch offsets too)
-  const aligned = (offset: number, rowStride: number, batchStrides: readonly number[]) =>
-    policy.vec4 && k % 4 === 0 && offset % 4 === 0 && rowStride % 4 === 0 && batchStrides.every((s) => s % 4 === 0);
+  const splits = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
   const variant: TiledVariant = {
-    tiling: t, aAlongK, bAlongK, splitK: splits > 1, epilogue: e,
-    aVec4: aAlongK && aligned(la.offset, sar, c.strides[0]) && vec4Fits(t, tileM(t)),
-    bVec4: bAlongK && aligned(lb.offset, sbc, c.strides[1]) && vec4Fits(t, tileN(t)),
+    tiling: t, splitK: splits > 1, epilogue: e,
+    ...operandLoads(policy.vec4, t, k, sar, sac, sbr, sbc, la.offset, lb.offset, c.strides[0], c.strides[1]),
+    plus: l2 && operandLoads(policy.vec4, t, k2, s2[0], s2[1], s2[2], s2[3], l2.a.offset, l2.b.offset, c.strides[2], c.strides[3]),
   };
   const kernel = generatedKernel(`matmul tiled ${rb} ${Object.values(t)} ${tiledLabel(variant)}`, () => matmulTiledKernel(rb, variant));
   if (splits === 1) {
-    ctx.launch(kernel, [...inputs, out], params, tiles, info(shape));
+    ctx.launch(kernel, [...inputs, out], params, tiles, info);
     return out;
   }
   // k per split, a multiple of the slice depth; the last split may be shorter
@@ -109,10 +109,34 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const words = params.toArray();
   words[kPerSplitAt] = chunk;
   const partial = ctx.allocRaw('float32', used * m * n);
-  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], info(`${shape}, k in ${used} splits`));
+  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], { ...info, shape: `${shape}, k in ${used} splits` });
   sumSplits(ctx, partial, out, used, m * n);
   ctx.free(partial);
   return out;
+}
+
+/** How many distinct copies of an operand a batch reads (1 when it is broadcast). */
+function copies(batchStrides: readonly number[], batch: number): number {
+  return batchStrides.every((s) => s === 0) ? 1 : batch;
+}
+
+/** `m x k · k x n` with ᵀ on an operand read along its other axis (census rows). */
+function productLabel(m: number, n: number, k: number, aColStride: number, bRowStride: number, bColStride: number): string {
+  return `${m}x${k}${aColStride === 1 ? '' : 'ᵀ'} · ${k}x${n}${bRowStride === 1 && bColStride !== 1 ? 'ᵀ' : ''}`;
+}
+
+/**
+ * How one product's operands load in the tiled kernel: along k where their elements are adjacent along k,
+ * as vec4s where every row also starts 16-byte aligned and k comes in fours (batch offsets too).
+ */
+function operandLoads(vec4: boolean, t: MatmulTiling, k: number, sar: number, sac: number, sbr: number, sbc: number, oa: number, ob: number, batchA: readonly number[], batchB: readonly number[]): OperandLoads {
+  const aAlongK = sac === 1 && sar !== 1, bAlongK = sbr === 1 && sbc !== 1;
+  const aligned = vec4 && k % 4 === 0;
+  return {
+    aAlongK, bAlongK,
+    aVec4: aAlongK && aligned && oa % 4 === 0 && sar % 4 === 0 && batchA.every((s) => s % 4 === 0) && vec4Fits(t, tileM(t)),
+    bVec4: bAlongK && aligned && ob % 4 === 0 && sbc % 4 === 0 && batchB.every((s) => s % 4 === 0) && vec4Fits(t, tileN(t)),
+  };
 }
 
 function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {

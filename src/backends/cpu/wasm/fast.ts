@@ -20,7 +20,7 @@ export interface FView {
 /** Elements per thread below which a pointwise kernel stays on one thread (transcendental ops: less). */
 const GRAIN_CHEAP = 1 << 16;
 const GRAIN_COSTLY = 1 << 13;
-const COSTLY = new Set<string>(['exp', 'log', 'tanh', 'erf', 'gelu', 'gelu_grad', 'gelu_tanh', 'gelu_tanh_grad', 'div', 'sqrt', 'rsqrt']);
+const COSTLY = new Set<string>(['exp', 'log', 'tanh', 'erf', 'gelu', 'gelu_tanh', 'gelu_backward', 'gelu_tanh_backward', 'div', 'sqrt', 'rsqrt']);
 /** Multiply-adds per thread below which a matmul stays on one thread. */
 const GRAIN_GEMM = 1 << 18;
 

@@ -53,13 +53,19 @@ export const UNARY_FAST: Partial<Record<UnaryOp | 'copy', VecOp>> = {
   tanh: (e, [a]) => emitTanh(e, a),
   erf: (e, [a]) => emitErf(e, a),
   gelu: (e, [a]) => emitGelu(e, a, false),
-  gelu_grad: (e, [a]) => emitGelu(e, a, true),
   gelu_tanh: (e, [a]) => emitGeluTanh(e, a, false),
-  gelu_tanh_grad: (e, [a]) => emitGeluTanh(e, a, true),
 };
 
 export const BINARY_FAST: Partial<Record<BinaryOp, VecOp>> = {
   add: binop(V.f32x4_add),
+  gelu_backward: (e, [a, b]) => {
+    emitGelu(e, a, true);
+    e.f.get(b).simd(V.f32x4_mul);
+  },
+  gelu_tanh_backward: (e, [a, b]) => {
+    emitGeluTanh(e, a, true);
+    e.f.get(b).simd(V.f32x4_mul);
+  },
   sub: binop(V.f32x4_sub),
   mul: binop(V.f32x4_mul),
   div: binop(V.f32x4_div),
