@@ -68,7 +68,7 @@ export const TRAIN_SPINE = {
   evalLimit: optional(int({ help: 'evaluate on the first N dev examples', min: 1 })),
   bucket: bool({ help: 'sort chunks of the epoch by length, so batches pad little', default: true }),
   dropout: nullable(num({ help: "the encoder's hidden and attention dropout (default: the model config's)", min: 0, max: 1, maxExclusive: true })),
-  holdout: optional(num({ help: 'evaluate on this share of the training set, held out (fixed draw), instead of dev: for choosing hyper-parameters without looking at dev', min: 0, max: 1, minExclusive: true, maxExclusive: true })),
+  holdout: optional(num({ help: "evaluate on this share of the training set's whole texts, held out (fixed draw; training examples inside them dropped), instead of dev: for choosing hyper-parameters without looking at dev", min: 0, max: 1, minExclusive: true, maxExclusive: true })),
   saveEvery: int({ help: 'checkpoint every N steps (and at every epoch end)', default: 100, min: 1 }),
   evalEvery: int({ help: 'evaluate every N steps (0: at epoch ends only)', default: 0, min: 0 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 10, min: 1 }),
