@@ -7,25 +7,19 @@
  *   npx tsx bench/webgpu-chain.ts [ROOT=.]
  */
 import { resolve } from 'node:path';
+import { timeSubmits } from './submit-timer.ts';
 
 const root = resolve(process.argv[2] ?? '.');
 const P = await import(`${root}/src/index.ts`);
 const { openBackend } = await import(`${root}/src/cli/devices.ts`);
 const backend = await openBackend('webgpu');
-const queue = (backend as unknown as { ctx: { device: GPUDevice } }).ctx.device.queue;
-const submit = queue.submit.bind(queue);
-let submitMs = 0;
-queue.submit = (c: Iterable<GPUCommandBuffer>) => {
-  const t = performance.now();
-  submit(c);
-  submitMs += performance.now() - t;
-};
+const submits = timeSubmits(backend);
 const LENGTH = 2000;
 const x = P.ones([32, 32], { backend });
 const hostUs: number[] = [];
 for (let run = 0; run < 13; run++) {
   const d0 = (backend as { dispatchCount: number }).dispatchCount;
-  submitMs = 0;
+  submits.reset();
   const t0 = performance.now();
   const y = P.tidy(() => {
     let acc = x;
@@ -40,7 +34,7 @@ for (let run = 0; run < 13; run++) {
   const dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
   await y.data();
   y.dispose();
-  if (run >= 3) hostUs.push(((ms - submitMs) * 1000) / dispatches);
+  if (run >= 3) hostUs.push(((ms - submits.ms()) * 1000) / dispatches);
 }
 hostUs.sort((a, b) => a - b);
 console.log(JSON.stringify({ root, dispatches: LENGTH, host_us_median: +hostUs[5].toFixed(1), host_us_best: +hostUs[0].toFixed(1) }));

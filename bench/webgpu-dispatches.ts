@@ -10,6 +10,7 @@
  *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
  */
 import { resolve } from 'node:path';
+import { timeSubmits } from './submit-timer.ts';
 
 const root = resolve(process.argv[2] ?? '.');
 const method = process.argv[3] ?? 'lora';
@@ -19,15 +20,7 @@ const { openBackend } = await import(`${root}/src/cli/devices.ts`);
 const { parseBertConfig } = await import(`${root}/src/nn/bert.ts`);
 const backend = await openBackend('webgpu');
 P.setDefaultBackend(backend);
-// the context and its device are internal: reached here only to time submits the same way in every version
-const queue = (backend as unknown as { ctx: { device: GPUDevice } }).ctx.device.queue;
-const submit = queue.submit.bind(queue);
-let submitMs = 0;
-queue.submit = (c: Iterable<GPUCommandBuffer>) => {
-  const t = performance.now();
-  submit(c);
-  submitMs += performance.now() - t;
-};
+const submits = timeSubmits(backend);
 const cfg = parseBertConfig({
   model_type: 'bert', vocab_size: 100, hidden_size: 32, num_hidden_layers: 12, num_attention_heads: 2, intermediate_size: 64,
   max_position_embeddings: 64, num_labels: 2, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
@@ -56,12 +49,12 @@ const hostUs: number[] = [];
 let dispatches = 0, loss = 0;
 for (let i = 0; i < warmup + 10; i++) {
   const d0 = (backend as { dispatchCount: number }).dispatchCount;
-  submitMs = 0;
+  submits.reset();
   const t0 = performance.now();
   const l = step();
   const recordMs = performance.now() - t0;
   dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
-  if (i >= warmup) hostUs.push(((recordMs - submitMs) * 1000) / dispatches);
+  if (i >= warmup) hostUs.push(((recordMs - submits.ms()) * 1000) / dispatches);
   loss = (await l.data())[0];
   l.dispose();
 }
