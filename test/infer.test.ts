@@ -190,7 +190,8 @@ describe('a run of this project: evaluate, predict, export, merge, continue, ove
   });
 
   it('train --adapter DIR continues the adapter (a tiny learning rate keeps its metrics); shape options are refused', async () => {
-    const r = await cli(['train', ...common, '--adapter', exported, '--method', 'lora', '--lr', '1e-12', '--max-steps', '1', '--out', tmp(), '--json']);
+    // the word embeddings train too, at the model's own rate (prilora.json) unless --embedding-lr says otherwise
+    const r = await cli(['train', ...common, '--adapter', exported, '--method', 'lora', '--lr', '1e-12', '--embedding-lr', '1e-12', '--max-steps', '1', '--out', tmp(), '--json']);
     expect(r.code, r.err.join('\n')).toBe(0);
     expect(r.json.metrics).toEqual(trained.metrics);
     expect(r.json.options.adapterDir).toBe(exported);
