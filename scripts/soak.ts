@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { HostRng } from '../src/core/random.ts';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../bin/prilora.js');
@@ -87,18 +88,6 @@ export interface SoakResult {
   /** kills after which the run went on and ended identical to the reference */
   survived: number;
   seconds: number;
-}
-
-/** mulberry32: a small seeded generator, so a soak's kill delays can be drawn again from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
@@ -206,7 +195,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   /** how long the steps after checkpoint step `from` took the uninterrupted run, and one more for the end */
   const stepsLeft = (from: number | null) => ((ref.ms - startup) * (total - (from ?? 0) + 1)) / total;
   print(`${o.command}: uninterrupted run ${reference.seconds.toFixed(1)} s, checkpoint sha256 ${reference.checkpoint.slice(0, 16)}…`);
-  const draw = rng(o.seed);
+  // seeded, so a soak's kill delays can be drawn again from its seed
+  const rng = new HostRng(o.seed);
   const kills: Kill[] = [];
   const episodes: Episode[] = [];
   while (kills.length < o.kills) {
@@ -216,8 +206,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     for (;;) {
       const wantKill = kills.length < o.kills && ep.kills < (o.perEpisode ?? 10);
       const stepBefore = stepOnDisk(out);
-      const phase: Kill['phase'] = draw() < 0.2 ? 'start-up' : 'steps';
-      const delayMs = Math.round(draw() * (phase === 'start-up' ? startup : stepsLeft(stepBefore)));
+      const phase: Kill['phase'] = rng.next() < 0.2 ? 'start-up' : 'steps';
+      const delayMs = Math.round(rng.next() * (phase === 'start-up' ? startup : stepsLeft(stepBefore)));
       const r = await runOnce(args, out, restartFlags(out), wantKill ? { phase, ms: delayMs } : null);
       ep.starts++;
       if (r.signal === 'SIGKILL') {

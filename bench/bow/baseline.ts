@@ -7,9 +7,10 @@
  *                                 [--data DIR] [--folds 5] [--seed 1]
  *
  * Not part of the package: plain TypeScript, no dependencies beyond the project's own GLUE loader, task
- * table and metrics (so the numbers are the metrics the trainer reports). See bench/bow/README.md.
+ * table, metrics (so the numbers are the metrics the trainer reports) and host generator. See bench/bow/README.md.
  */
 import { parseArgs } from 'node:util';
+import { HostRng } from '../../src/core/random.ts';
 import { loadGlueSplit, type GlueExample } from '../../src/data/glue.ts';
 import { glueTaskSpec, parseGlueTask, type GlueTask, type GlueTaskSpec } from '../../src/data/glue-tasks.ts';
 import { glueMetrics, type GlueMetrics } from '../../src/data/metrics.ts';
@@ -407,27 +408,15 @@ function predict(kind: Kind, theta: Float64Array, x: Csr, outputs: number, dims:
 // ---------------------------------------------------------------------------------------------------------
 // Cross-validation
 
-/** mulberry32: a small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Fold of every training example: a seeded shuffle, then (classification) stratified by label — examples
  * of each class dealt round-robin to the folds — or (regression) dealt round-robin in shuffled order.
  */
 function assignFolds(labels: Float64Array, folds: number, regression: boolean, seed: number): Int32Array {
-  const random = rng(seed);
+  const rng = new HostRng(seed);
   const order = Array.from(labels, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.floor(rng.next() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   const fold = new Int32Array(labels.length);

@@ -1,39 +1,21 @@
 // Builds the fine-tuning page into examples/finetune/dist/, a folder of plain files that any static server
 // can host: index.html, main.js (the page), worker.js (the engine), model/ (the bundled default model, or
 // the directory given as the first argument) and data/SST-2/. `node examples/finetune/build.mjs [model dir]`
-//
-// esbuild comes with tsx. Node built-ins are replaced by an empty module: library files that also serve
-// Node (safetensors, config and GLUE readers, Dawn's loader) import them at the top but the page never
-// calls those paths. The `webgpu` package (Dawn) stays an unresolved dynamic import a browser never reaches.
-import { build } from 'esbuild';
+// (examples/browser-bundle.mjs says how the bundle is built)
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleForBrowser } from '../browser-bundle.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const out = join(here, 'dist');
 const modelDir = resolve(process.argv[2] ?? join(root, 'assets/models/default'));
 
-const nodeBuiltinsAbsent = {
-  name: 'node-builtins-absent',
-  setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-absent' }));
-    b.onLoad({ filter: /.*/, namespace: 'node-absent' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
-  },
-};
-
 rmSync(out, { recursive: true, force: true });
-await build({
+await bundleForBrowser({
   entryPoints: { main: join(here, 'src/main.ts'), worker: join(here, 'src/worker.ts') },
   outdir: out,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  sourcemap: true,
-  external: ['webgpu'],
-  plugins: [nodeBuiltinsAbsent],
   logLevel: 'warning',
 });
 copyFileSync(join(here, 'index.html'), join(out, 'index.html'));

@@ -29,22 +29,28 @@ function wordIds(examples: readonly GlueExample[]): Int32Array[] {
 const [P1, P2, B1, B2] = [67108859, 67108837, 1000003, 7919];
 const TWO26 = 2 ** 26;
 
+/** The pair of hashes of a span one word longer. */
+const extend = (h: [number, number], word: number): void => {
+  h[0] = (h[0] * B1 + word + 1) % P1;
+  h[1] = (h[1] * B2 + word + 1) % P2;
+};
+const keyOf = (h: [number, number]): number => h[0] * TWO26 + h[1];
+
 /** Calls `visit(key, start, end)` for every span w[start, end) (the whole one only when `whole`). */
 function forSpans(w: Int32Array, whole: boolean, visit: (key: number, start: number, end: number) => void): void {
   for (let i = 0; i < w.length; i++) {
-    let h1 = 0, h2 = 0;
+    const h: [number, number] = [0, 0];
     for (let j = i; j < w.length; j++) {
-      h1 = (h1 * B1 + w[j] + 1) % P1;
-      h2 = (h2 * B2 + w[j] + 1) % P2;
-      if (whole || j - i + 1 < w.length) visit(h1 * TWO26 + h2, i, j + 1);
+      extend(h, w[j]);
+      if (whole || j - i + 1 < w.length) visit(keyOf(h), i, j + 1);
     }
   }
 }
 
 const fullKey = (w: Int32Array): number => {
-  let h1 = 0, h2 = 0;
-  for (const x of w) [h1, h2] = [(h1 * B1 + x + 1) % P1, (h2 * B2 + x + 1) % P2];
-  return h1 * TWO26 + h2;
+  const h: [number, number] = [0, 0];
+  for (const x of w) extend(h, x);
+  return keyOf(h);
 };
 
 const sameWords = (a: Int32Array, b: Int32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
