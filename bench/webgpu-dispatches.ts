@@ -3,10 +3,11 @@
  * (so that a change can be measured against the commit before it): a 12-layer BERT (hidden 32, 2 heads,
  * FFN 64, batch 4 × 8; counts do not depend on these sizes) with clipping and AdamW, as bench/README.md
  * reports it. Host time is the step's synchronous part less the time inside queue.submit (where Mesa's
- * llvmpipe runs the kernels), per dispatch; the median and the best of 10 steps after WARMUP steps (4; the
- * bind group cache stops missing after about 20 steps, so 25 measures the steady state).
+ * llvmpipe runs the kernels), per dispatch: the median, mean and best of 25 steps once the step is steady,
+ * i.e. after the first two steps in a row in which the bind group cache created nothing (about 20 steps,
+ * while the buffer pool settles; at most 60).
  *
- *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full] [WARMUP=4]
+ *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full]
  *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
  */
 import { resolve } from 'node:path';
@@ -14,7 +15,6 @@ import { timeSubmits } from './submit-timer.ts';
 
 const root = resolve(process.argv[2] ?? '.');
 const method = process.argv[3] ?? 'lora';
-const warmup = Number(process.argv[4] ?? 4);
 const P = await import(`${root}/src/index.ts`);
 const { openBackend } = await import(`${root}/src/cli/devices.ts`);
 const { parseBertConfig } = await import(`${root}/src/nn/bert.ts`);
@@ -45,19 +45,25 @@ const step = () => {
   opt.zeroGrad();
   return loss;
 };
+const misses = () => (backend as { bindGroupStats: { misses: number } }).bindGroupStats.misses;
 const hostUs: number[] = [];
-let dispatches = 0, loss = 0;
-for (let i = 0; i < warmup + 10; i++) {
+let dispatches = 0, loss = 0, warmup = 0, quiet = 0;
+while (hostUs.length < 25) {
   const d0 = (backend as { dispatchCount: number }).dispatchCount;
+  const m0 = misses();
   submits.reset();
   const t0 = performance.now();
   const l = step();
   const recordMs = performance.now() - t0;
   dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
-  if (i >= warmup) hostUs.push(((recordMs - submits.ms()) * 1000) / dispatches);
+  if (quiet >= 2 || warmup >= 60) hostUs.push(((recordMs - submits.ms()) * 1000) / dispatches);
+  else warmup++;
+  quiet = misses() === m0 ? quiet + 1 : 0;
   loss = (await l.data())[0];
   l.dispose();
 }
+const mean = hostUs.reduce((a, b) => a + b, 0) / hostUs.length;
 hostUs.sort((a, b) => a - b);
-console.log(JSON.stringify({ root, method, dispatches, host_us_median: +hostUs[5].toFixed(1), host_us_best: +hostUs[0].toFixed(1), loss }));
+const us = (x: number) => +x.toFixed(1);
+console.log(JSON.stringify({ root, method, dispatches, warmup, host_us_median: us(hostUs[12]), host_us_mean: us(mean), host_us_best: us(hostUs[0]), loss }));
 process.exit(0);

@@ -6,6 +6,7 @@
  * uniform buffer bound with a dynamic offset (`ParamArena`), and a bind group depends only on its layout and
  * its storage buffers (`BindGroupCache`), which repeat.
  */
+import type { BindingKind } from './pipelines.ts';
 import { bufferId, USAGE } from './pool.ts';
 
 /**
@@ -16,6 +17,8 @@ import { bufferId, USAGE } from './pool.ts';
 export class ParamArena {
   readonly buffer: GPUBuffer;
   private readonly host: Uint8Array;
+  /** the same bytes as words (offsets are multiples of 16 bytes) */
+  private readonly hostWords: Uint32Array;
   private used = 0;
 
   constructor(
@@ -26,6 +29,7 @@ export class ParamArena {
   ) {
     this.buffer = device.createBuffer({ size: capacity, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.host = new Uint8Array(capacity);
+    this.hostWords = new Uint32Array(this.host.buffer);
   }
 
   /** Room for `bytes` more in this submit. */
@@ -33,11 +37,12 @@ export class ParamArena {
     return Math.ceil(this.used / this.align) * this.align + bytes <= this.capacity;
   }
 
-  /** Stage `words` (padded to `bytes`, a multiple of 16); returns their dynamic offset. Check `fits` first. */
-  push(words: Uint32Array, bytes: number): number {
+  /** Stage `words` (u32 values, padded with zeros to `bytes`, a multiple of 16); returns their dynamic offset. Check `fits` first. */
+  push(words: readonly number[], bytes: number): number {
     const at = Math.ceil(this.used / this.align) * this.align;
-    this.host.set(new Uint8Array(words.buffer, words.byteOffset, words.byteLength), at);
-    this.host.fill(0, at + words.byteLength, at + bytes);
+    const first = at / 4;
+    for (let i = 0; i < words.length; i++) this.hostWords[first + i] = words[i];
+    this.hostWords.fill(0, first + words.length, first + bytes / 4);
     this.used = at + bytes;
     return at;
   }
@@ -59,14 +64,23 @@ export interface BoundBuffer {
   size: number;
 }
 
+/** A binding kind's slot in a buffer's own groups (split pipelines bind storage buffers as read or write). */
+const SLOT: Record<BindingKind, number> = { read: 0, write: 1, uniform: 2 };
+
 /**
- * Bind groups by (layout, storage buffers, parameter block size), or for split pipelines one per buffer. Entries naming a buffer are dropped when
- * the pool destroys it (`forget`); past `maxEntries` the cache starts over, which bounds the memory of runs
- * whose shapes keep changing.
+ * Bind groups by (layout, storage buffers, parameter block size), or for split pipelines one per buffer and
+ * binding kind, held by the buffer object itself so the lookup builds no key. Entries naming a buffer are
+ * dropped when the pool destroys it (`forget`); past `maxEntries` the cache starts over, which bounds the
+ * memory of runs whose shapes keep changing.
  */
 export class BindGroupCache {
   private readonly groups = new Map<string, GPUBindGroup>();
   private readonly byBuffer = new Map<number, string[]>();
+  /** split pipelines' groups of one buffer, by SLOT; each remembers the size it binds */
+  private readonly perBuffer = new Map<GPUBuffer, ({ group: GPUBindGroup; size: number } | undefined)[]>();
+  private perBufferCount = 0;
+  /** the parameter block alone, by its size */
+  private readonly paramGroups = new Map<number, GPUBindGroup>();
   private createdSinceClear = 0;
   hits = 0;
   misses = 0;
@@ -87,37 +101,7 @@ export class BindGroupCache {
     }
     const entries: GPUBindGroupEntry[] = storages.map((s, binding) => ({ binding, resource: { buffer: s.buffer, offset: 0, size: s.size } }));
     entries.push({ binding: storages.length, resource: { buffer: this.arena.buffer, offset: 0, size: paramBytes } });
-    return this.create(key, layout, entries, storages);
-  }
-
-  /** A bind group of one binding, `buffer` whole, for split pipelines (pipelines.ts); by buffer, kind and size. */
-  single(layout: GPUBindGroupLayout, kind: string, s: BoundBuffer): GPUBindGroup {
-    const key = `${kind}|${bufferId(s.buffer)}:${s.size}`;
-    const have = this.groups.get(key);
-    if (have) {
-      this.hits++;
-      return have;
-    }
-    return this.create(key, layout, [{ binding: 0, resource: { buffer: s.buffer, offset: 0, size: s.size } }], [s]);
-  }
-
-  /** The parameter block alone (bound with a dynamic offset), by its size. */
-  params(layout: GPUBindGroupLayout, bytes: number): GPUBindGroup {
-    const key = `uniform|${bytes}`;
-    const have = this.groups.get(key);
-    if (have) {
-      this.hits++;
-      return have;
-    }
-    return this.create(key, layout, [{ binding: 0, resource: { buffer: this.arena.buffer, offset: 0, size: bytes } }], []);
-  }
-
-  private create(key: string, layout: GPUBindGroupLayout, entries: GPUBindGroupEntry[], storages: readonly BoundBuffer[]): GPUBindGroup {
-    this.misses++;
-    // the per-buffer key lists keep keys of groups dropped through another buffer: bound them too
-    if (this.groups.size >= this.maxEntries || this.createdSinceClear >= 4 * this.maxEntries) this.clear();
-    this.createdSinceClear++;
-    const group = this.device.createBindGroup({ layout, entries });
+    const group = this.create(layout, entries);
     this.groups.set(key, group);
     for (const s of storages) {
       const id = bufferId(s.buffer);
@@ -128,8 +112,48 @@ export class BindGroupCache {
     return group;
   }
 
+  /** A bind group of one binding, `buffer` whole, for split pipelines (pipelines.ts). */
+  single(layout: GPUBindGroupLayout, kind: BindingKind, s: BoundBuffer): GPUBindGroup {
+    let own = this.perBuffer.get(s.buffer);
+    const have = own?.[SLOT[kind]];
+    if (have && have.size === s.size) {
+      this.hits++;
+      return have.group;
+    }
+    const group = this.create(layout, [{ binding: 0, resource: { buffer: s.buffer, offset: 0, size: s.size } }]);
+    if (!own) this.perBuffer.set(s.buffer, (own = []));
+    if (!have) this.perBufferCount++;
+    own[SLOT[kind]] = { group, size: s.size };
+    return group;
+  }
+
+  /** The parameter block alone (bound with a dynamic offset), by its size. */
+  params(layout: GPUBindGroupLayout, bytes: number): GPUBindGroup {
+    const have = this.paramGroups.get(bytes);
+    if (have) {
+      this.hits++;
+      return have;
+    }
+    const group = this.create(layout, [{ binding: 0, resource: { buffer: this.arena.buffer, offset: 0, size: bytes } }]);
+    this.paramGroups.set(bytes, group);
+    return group;
+  }
+
+  private create(layout: GPUBindGroupLayout, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    this.misses++;
+    // the per-buffer key lists keep keys of groups dropped through another buffer: bound them too
+    if (this.size >= this.maxEntries || this.createdSinceClear >= 4 * this.maxEntries) this.clear();
+    this.createdSinceClear++;
+    return this.device.createBindGroup({ layout, entries });
+  }
+
   /** Drop every bind group that names `buffer` (it is about to be destroyed). */
   forget(buffer: GPUBuffer): void {
+    const own = this.perBuffer.get(buffer);
+    if (own) {
+      this.perBufferCount -= own.filter(Boolean).length;
+      this.perBuffer.delete(buffer);
+    }
     const id = bufferId(buffer);
     const keys = this.byBuffer.get(id);
     if (!keys) return;
@@ -140,10 +164,13 @@ export class BindGroupCache {
   clear(): void {
     this.groups.clear();
     this.byBuffer.clear();
+    this.perBuffer.clear();
+    this.perBufferCount = 0;
+    this.paramGroups.clear();
     this.createdSinceClear = 0;
   }
 
   get size(): number {
-    return this.groups.size;
+    return this.groups.size + this.perBufferCount + this.paramGroups.size;
   }
 }

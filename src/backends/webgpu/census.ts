@@ -25,7 +25,8 @@ export class Census {
   ) {}
 
   /** Count one dispatch; returns its row (the owner of its timestamps). */
-  record(kernel: string, info: KernelInfo | undefined): number {
+  record(kernel: string, describe: (() => KernelInfo) | undefined): number {
+    const info = describe?.();
     const shape = info?.shape ?? '';
     const key = `${kernel}\u0000${shape}`;
     let at = this.index.get(key);

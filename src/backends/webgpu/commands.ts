@@ -78,7 +78,7 @@ export class CommandQueue {
    * Stage a dispatch's parameters (`bytes`: their padded size) and return their dynamic offset. Call right
    * before `dispatch`: when the block is full this submits first, so the offset belongs to the next submit.
    */
-  stageParams(words: Uint32Array, bytes: number): number {
+  stageParams(words: readonly number[], bytes: number): number {
     if (!this.params.fits(bytes) || this.timer?.full) this.flush();
     this.commandEncoder();
     return this.params.push(words, bytes);

@@ -205,7 +205,7 @@ export class GpuContext {
    * Record one dispatch: `storages` bind to @binding 0.. in order, the parameters to the next binding.
    * Pending zero fills of the storages are recorded first. `info` describes it to a census.
    */
-  launch(kernel: Kernel, storages: readonly GpuStorage[], params: Params, grid: readonly [number, number, number], info?: KernelInfo): void {
+  launch(kernel: Kernel, storages: readonly GpuStorage[], params: Params, grid: readonly [number, number, number], info?: () => KernelInfo): void {
     const census = this.census;
     if (census?.dryRun) {
       census.record(kernel.label, info);
@@ -214,9 +214,9 @@ export class GpuContext {
     }
     for (const s of storages) this.materialize(s);
     const compiled = this.pipelines.get(kernel);
-    const words = params.toArray();
+    const words = params.words;
     // the 16-byte rows WGSL reads the block in
-    const bytes = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+    const bytes = Math.max(16, Math.ceil(words.length / 4) * 16);
     const offset = this.queue.stageParams(words, bytes);
     let groups: GPUBindGroup[];
     if (compiled.mode === 'split') {

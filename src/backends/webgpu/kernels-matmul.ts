@@ -74,12 +74,12 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   params.push(opts.addend?.layout.offset ?? 0, k2, ...s2, l2?.a.offset ?? 0, l2?.b.offset ?? 0);
   params.push(...c.shape, ...c.strides[0], ...c.strides[1], ...c.strides[2], ...c.strides[3]);
   const inputs = [a, b, opts.plus?.a, opts.plus?.b, opts.bias, opts.addend].flatMap((v) => (v ? [ctx.own(v.storage)] : []));
-  const shape = `${batch > 1 ? `${batch}×` : ''}${productLabel(m, n, k, sac, sbr, sbc)}${l2 ? ` + ${productLabel(m, n, k2, s2[1], s2[2], s2[3])}` : ''}`;
-  const info: KernelInfo = {
-    shape,
+  // census rows only: built when a census asks (a step records ~800 dispatches)
+  const info = (): KernelInfo => ({
+    shape: `${batch > 1 ? `${batch}×` : ''}${productLabel(m, n, k, sac, sbr, sbc)}${l2 ? ` + ${productLabel(m, n, k2, s2[1], s2[2], s2[3])}` : ''}`,
     flops: 2 * batch * m * n * (k + k2),
     bytes: 4 * ((copies(c.strides[0], batch) * m + copies(c.strides[1], batch) * n) * k + (copies(c.strides[2], batch) * m + copies(c.strides[3], batch) * n) * k2 + (e.addend ? 2 : 1) * batch * m * n),
-  };
+  });
 
   const t = chooseTiling(policy, m, n);
   const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
@@ -106,10 +106,12 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   // k per split, a multiple of the slice depth; the last split may be shorter
   const chunk = Math.ceil(k / splits / t.bk) * t.bk;
   const used = Math.ceil(k / chunk);
-  const words = params.toArray();
-  words[kPerSplitAt] = chunk;
+  params.set(kPerSplitAt, chunk);
   const partial = ctx.allocRaw('float32', used * m * n);
-  ctx.launch(kernel, [...inputs, partial], Params.from(words), [tiles[0], tiles[1], used], { ...info, shape: `${shape}, k in ${used} splits` });
+  ctx.launch(kernel, [...inputs, partial], params, [tiles[0], tiles[1], used], () => {
+    const whole = info();
+    return { ...whole, shape: `${whole.shape}, k in ${used} splits` };
+  });
   sumSplits(ctx, partial, out, used, m * n);
   ctx.free(partial);
   return out;
@@ -162,5 +164,5 @@ function sumSplits(ctx: GpuContext, partial: GpuStorage, out: GpuStorage, splits
   const params = new Params();
   params.push(outputs, outputs, 1, splits, outputs, 0, splits);
   const kernel = generatedKernel(`reduce ${Object.values(spec)}`, () => reduceKernel(spec));
-  ctx.launch(kernel, [partial, out], params, ctx.flatGrid(outputs, FLAT_WORKGROUP), { shape: `${splits}x${outputs} → ${outputs} (split-k sum)`, flops: splits * outputs, bytes: 4 * (splits + 1) * outputs });
+  ctx.launch(kernel, [partial, out], params, ctx.flatGrid(outputs, FLAT_WORKGROUP), () => ({ shape: `${splits}x${outputs} → ${outputs} (split-k sum)`, flops: splits * outputs, bytes: 4 * (splits + 1) * outputs }));
 }

@@ -41,7 +41,7 @@ export function sumOfSquares(ctx: GpuContext, xs: readonly View[], reduceAll: (v
     for (const x of slots) params.push(x ? x.layout.offset : 0, x ? sizeOf(x.layout.shape) : 0);
     const storages = slots.map((x) => ctx.own((x ?? group[0]).storage));
     const elements = group.reduce((n, x) => n + sizeOf(x.layout.shape), 0);
-    ctx.launch(kernel, [...storages, partial], params, [chunks, per, 1], { shape: `${group.length} tensors, ${elements} elements`, flops: 2 * elements, bytes: 4 * elements });
+    ctx.launch(kernel, [...storages, partial], params, [chunks, per, 1], () => ({ shape: `${group.length} tensors, ${elements} elements`, flops: 2 * elements, bytes: 4 * elements }));
   });
   const total = reduceAll({ storage: partial, layout: contiguousLayout([parts.length * per * chunks]) });
   ctx.free(partial);
@@ -71,7 +71,7 @@ export function scaleAll(ctx: GpuContext, xs: readonly View[], factor: View): Gp
     const targets = [...ys, ...spare];
     const [gx, gy] = ctx.flatGrid(longest, FLAT_WORKGROUP);
     const elements = lengths.reduce((a, b) => a + b, 0);
-    ctx.launch(kernel, [...ins, F, ...targets], params, [gx, gy, per], { shape: `${group.length} tensors, ${elements} elements`, flops: elements, bytes: 8 * elements });
+    ctx.launch(kernel, [...ins, F, ...targets], params, [gx, gy, per], () => ({ shape: `${group.length} tensors, ${elements} elements`, flops: elements, bytes: 8 * elements }));
     for (const s of spare) ctx.free(s);
   }
   return outs;
@@ -119,7 +119,7 @@ export function adamwAll(ctx: GpuContext, items: readonly AdamWItem[], h: Omit<A
       }
       if (longest > 0) {
         const [gx, gy] = ctx.flatGrid(longest, FLAT_WORKGROUP);
-        ctx.launch(kernel, storages, params, [gx, gy, per], { shape: `${group.length} tensors, ${elements} elements`, flops: 12 * elements, bytes: 4 * (masked ? 8 : 7) * elements });
+        ctx.launch(kernel, storages, params, [gx, gy, per], () => ({ shape: `${group.length} tensors, ${elements} elements`, flops: 12 * elements, bytes: 4 * (masked ? 8 : 7) * elements }));
       }
       for (const s of spare) ctx.free(s);
     }

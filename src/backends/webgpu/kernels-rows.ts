@@ -52,9 +52,9 @@ export class RowKernels {
     }
     const spec = { log, threads, maskRank };
     const kernel = generatedKernel(`softmax ${Object.values(spec)}`, () => softmaxKernel(spec));
-    this.ctx.launch(kernel, [...storages, out], params, this.rowGrid(rows, threads), {
+    this.ctx.launch(kernel, [...storages, out], params, this.rowGrid(rows, threads), () => ({
       shape: `${rows}x${cols}${mask ? ' +mask' : ''}${scale !== 1 ? ' ·scale' : ''}`, flops: 5 * rows * cols, bytes: 4 * rows * cols * (mask ? 3 : 2),
-    });
+    }));
     if (temp) this.ctx.free(temp);
     return out;
   }
@@ -70,9 +70,9 @@ export class RowKernels {
     params.push(rows, cols, ys.view.layout.offset, gs.view.layout.offset);
     params.pushFloat(scale);
     const kernel = generatedKernel(`softmax backward ${log} ${threads}`, () => softmaxBackwardKernel(log, threads));
-    this.ctx.launch(kernel, [this.ctx.own(ys.view.storage), this.ctx.own(gs.view.storage), out], params, this.rowGrid(rows, threads), {
+    this.ctx.launch(kernel, [this.ctx.own(ys.view.storage), this.ctx.own(gs.view.storage), out], params, this.rowGrid(rows, threads), () => ({
       shape: `${rows}x${cols}`, flops: 4 * rows * cols, bytes: 12 * rows * cols,
-    });
+    }));
     for (const t of [ys.temp, gs.temp]) if (t) this.ctx.free(t);
     return out;
   }
@@ -89,9 +89,9 @@ export class RowKernels {
       params.push(rows, cols, view.layout.offset, weight.layout.strides[0] ?? 0, weight.layout.offset, bias.layout.strides[0] ?? 0, bias.layout.offset);
       params.pushFloat(eps);
       const storages = [this.ctx.own(view.storage), this.ctx.own(weight.storage), this.ctx.own(bias.storage), y, mean, rstd];
-      this.ctx.launch(generatedKernel(`layerNorm ${threads}`, () => layerNormKernel(threads)), storages, params, this.rowGrid(rows, threads), {
+      this.ctx.launch(generatedKernel(`layerNorm ${threads}`, () => layerNormKernel(threads)), storages, params, this.rowGrid(rows, threads), () => ({
         shape: `${rows}x${cols}`, flops: 8 * rows * cols, bytes: 8 * rows * cols,
-      });
+      }));
     }
     if (temp) this.ctx.free(temp);
     return { y, mean, rstd };
@@ -113,9 +113,9 @@ export class RowKernels {
     const params = new Params();
     params.push(rows, cols, xs.view.layout.offset, weight.layout.strides[0] ?? 0, weight.layout.offset, gs.view.layout.offset, mean.layout.offset, rstd.layout.offset);
     const kernel = generatedKernel(`layerNorm backward ${threads}`, () => layerNormBackwardKernel(threads));
-    this.ctx.launch(kernel, [X, this.ctx.own(weight.storage), G, M, R, dx], params, this.rowGrid(rows, threads), {
+    this.ctx.launch(kernel, [X, this.ctx.own(weight.storage), G, M, R, dx], params, this.rowGrid(rows, threads), () => ({
       shape: `${rows}x${cols}`, flops: 10 * rows * cols, bytes: 12 * rows * cols,
-    });
+    }));
     if (dweight && dbias) {
       // 32 adjacent columns per workgroup, the rest of the workgroup's invocations walking the rows
       const cw = Math.min(32, pow2Floor(this.ctx.limits.maxWorkgroupSizeX));
@@ -123,9 +123,9 @@ export class RowKernels {
       const pk = new Params();
       pk.push(rows, cols, xs.view.layout.offset, gs.view.layout.offset, mean.layout.offset, rstd.layout.offset);
       const grads = generatedKernel(`layerNorm param grads ${cw} ${lanes}`, () => layerNormParamGradKernel(cw, lanes));
-      this.ctx.launch(grads, [X, G, M, R, dweight, dbias], pk, this.ctx.flatGrid(Math.ceil(cols / cw), 1), {
+      this.ctx.launch(grads, [X, G, M, R, dweight, dbias], pk, this.ctx.flatGrid(Math.ceil(cols / cw), 1), () => ({
         shape: `${rows}x${cols} → 2x${cols}`, flops: 4 * rows * cols, bytes: 8 * rows * cols,
-      });
+      }));
     }
     for (const t of [xs.temp, gs.temp]) if (t) this.ctx.free(t);
     return { dx, dweight, dbias };

@@ -48,7 +48,7 @@ export class Kernels {
     const dtypes = inputs.map((s) => s.dtype);
     const kernel = generatedKernel(`pointwise ${expr} ${dtypes} ${outDtype} ${c.shape.length}`, () =>
       pointwiseKernel({ expr, inputs: dtypes, out: outDtype, rank: c.shape.length, stridedOut: false }));
-    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), { shape: dims(shape), flops: n, bytes: 4 * n * (views.length + 1) });
+    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), () => ({ shape: dims(shape), flops: n, bytes: 4 * n * (views.length + 1) }));
     return out;
   }
 
@@ -77,7 +77,7 @@ export class Kernels {
     const source = this.ctx.own(from.storage);
     const kernel = generatedKernel(`assign ${source.dtype} ${target.dtype} ${c.shape.length}`, () =>
       pointwiseKernel({ expr: 'a', inputs: [source.dtype], out: target.dtype, rank: c.shape.length, stridedOut: true }));
-    this.ctx.launch(kernel, [source, target], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), { shape: dims(shape), flops: 0, bytes: 8 * n });
+    this.ctx.launch(kernel, [source, target], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), () => ({ shape: dims(shape), flops: 0, bytes: 8 * n }));
     if (aliased) this.ctx.free(from.storage);
   }
 
@@ -93,7 +93,7 @@ export class Kernels {
     const k = coalesce(keptShape, [kept.map((d) => strides[d]), contiguousStrides(keptShape)]);
     const r = coalesce(redShape, [axes.map((d) => strides[d])]);
     const group = sizeOf(redShape);
-    const info = { shape: `${dims(shape)} → ${dims(keptShape)}`, flops: outputs * group, bytes: 4 * (outputs * group + outputs) };
+    const info = () => ({ shape: `${dims(shape)} → ${dims(keptShape)}`, flops: outputs * group, bytes: 4 * (outputs * group + outputs) });
     // contiguous outputs over one long strided dim: adjacent outputs share a workgroup (reduceColumnsKernel)
     const columns = this.policy.workgroupReductions && k.shape.length === 1 && k.strides[0][0] === 1 && r.shape.length === 1 && group >= 256 && outputs < 65536;
     if (columns && this.ctx.limits.maxInvocationsPerWorkgroup >= 256 && this.ctx.limits.maxWorkgroupSizeY >= 8) {
@@ -128,7 +128,7 @@ export class Kernels {
     const params = new Params();
     params.push(n, x.layout.shape[axis], x.layout.strides[axis], ...c.shape, ...c.strides[0], index.layout.offset, ...c.strides[1], x.layout.offset);
     const kernel = generatedKernel(`gather ${src.dtype} ${c.shape.length}`, () => gatherKernel(src.dtype, c.shape.length));
-    this.ctx.launch(kernel, [src, this.ctx.own(index.storage), out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), { shape: dims(shape), flops: 0, bytes: 12 * n });
+    this.ctx.launch(kernel, [src, this.ctx.own(index.storage), out], params, this.ctx.flatGrid(n, FLAT_WORKGROUP), () => ({ shape: dims(shape), flops: 0, bytes: 12 * n }));
     return out;
   }
 
@@ -145,7 +145,7 @@ export class Kernels {
     params.push(...c.shape, ...c.strides[0], index.layout.offset, ...c.strides[1], src.layout.offset, ...c.strides[2]);
     const inputs = [this.ctx.own(index.storage), this.ctx.own(src.storage), out];
     const kernel = generatedKernel(`scatterAdd ${dtype} ${c.shape.length}`, () => scatterAddKernel(dtype, c.shape.length));
-    this.ctx.launch(kernel, inputs, params, this.ctx.flatGrid(lines, FLAT_WORKGROUP), { shape: `${dims(is)} → ${dims(shape)}`, flops: sizeOf(is), bytes: 12 * sizeOf(is) });
+    this.ctx.launch(kernel, inputs, params, this.ctx.flatGrid(lines, FLAT_WORKGROUP), () => ({ shape: `${dims(is)} → ${dims(shape)}`, flops: sizeOf(is), bytes: 12 * sizeOf(is) }));
     return out;
   }
 
@@ -172,7 +172,7 @@ export class Kernels {
     const blocks = Math.ceil(length / 4);
     const params = new Params();
     params.push(blocks, length, seed >>> 0, Math.floor(seed / 4294967296) >>> 0, offset >>> 0, Math.floor(offset / 4294967296) >>> 0);
-    this.ctx.launch(generatedKernel(`random ${kind}`, () => randomKernel(kind)), [out], params, this.ctx.flatGrid(blocks, FLAT_WORKGROUP), { shape: `${length}`, flops: 0, bytes: 4 * length });
+    this.ctx.launch(generatedKernel(`random ${kind}`, () => randomKernel(kind)), [out], params, this.ctx.flatGrid(blocks, FLAT_WORKGROUP), () => ({ shape: `${length}`, flops: 0, bytes: 4 * length }));
     return out;
   }
 
@@ -187,9 +187,9 @@ export class Kernels {
     params.push(n, ...inputs.map((x) => x.layout.offset));
     for (const x of [h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, 1 - h.lr * h.weightDecay, h.lr / h.bc1, h.bc2Sqrt]) params.pushFloat(x);
     const storages = [...inputs.map((x) => this.ctx.own(x.storage)), out.p, out.m, out.v];
-    this.ctx.launch(generatedKernel(`adamw ${mask !== null}`, () => adamwKernel(mask !== null)), storages, params, this.ctx.flatGrid(n, FLAT_WORKGROUP), {
+    this.ctx.launch(generatedKernel(`adamw ${mask !== null}`, () => adamwKernel(mask !== null)), storages, params, this.ctx.flatGrid(n, FLAT_WORKGROUP), () => ({
       shape: dims(p.layout.shape), flops: 12 * n, bytes: 4 * n * storages.length,
-    });
+    }));
     return out;
   }
 
@@ -210,7 +210,7 @@ export class Kernels {
     params.pushFloat(beta);
     const storages = [x, prev, ...(rowMask ? [rowMask] : [])].map((v) => this.ctx.own(v.storage));
     const kernel = generatedKernel(`columnNormEma ${rowMask !== null}`, () => columnNormEmaKernel(rowMask !== null));
-    this.ctx.launch(kernel, [...storages, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP), { shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols });
+    this.ctx.launch(kernel, [...storages, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP), () => ({ shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols }));
     return out;
   }
 

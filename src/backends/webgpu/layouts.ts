@@ -43,7 +43,8 @@ export function coalesceWithOutput(shape: readonly number[], strides: readonly (
 
 /** A u32 parameter list under construction (float parameters go in as their bits). */
 export class Params {
-  private readonly words: number[] = [];
+  /** read by the launch, which copies them into the submit's parameter block */
+  readonly words: number[] = [];
   private static readonly f32 = new Float32Array(1);
   private static readonly u32 = new Uint32Array(Params.f32.buffer);
 
@@ -54,10 +55,7 @@ export class Params {
 
   push(...values: readonly number[]): number {
     const at = this.words.length;
-    for (const v of values) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`webgpu: parameter ${v} is not a u32`);
-      this.words.push(v);
-    }
+    for (const v of values) this.words.push(Params.checked(v));
     return at;
   }
 
@@ -66,14 +64,14 @@ export class Params {
     return this.push(Params.u32[0]);
   }
 
-  toArray(): Uint32Array {
-    return Uint32Array.from(this.words);
+  /** Replace the word at `index` (pushed earlier). */
+  set(index: number, value: number): void {
+    if (index >= this.words.length) throw new RangeError(`webgpu: parameter ${index} was never pushed`);
+    this.words[index] = Params.checked(value);
   }
 
-  /** A parameter list holding `words` (an edited copy of another's `toArray`). */
-  static from(words: ArrayLike<number>): Params {
-    const p = new Params();
-    for (let i = 0; i < words.length; i++) p.words.push(words[i]);
-    return p;
+  private static checked(v: number): number {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`webgpu: parameter ${v} is not a u32`);
+    return v;
   }
 }
