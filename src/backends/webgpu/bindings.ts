@@ -76,8 +76,8 @@ const SLOT: Record<BindingKind, number> = { read: 0, write: 1, uniform: 2 };
 export class BindGroupCache {
   private readonly groups = new Map<string, GPUBindGroup>();
   private readonly byBuffer = new Map<number, string[]>();
-  /** split pipelines' groups of one buffer, by SLOT; each remembers the size it binds */
-  private readonly perBuffer = new Map<GPUBuffer, ({ group: GPUBindGroup; size: number } | undefined)[]>();
+  /** split pipelines' groups of one buffer, by SLOT (a pooled buffer is always bound whole: its size class) */
+  private readonly perBuffer = new Map<GPUBuffer, (GPUBindGroup | undefined)[]>();
   private perBufferCount = 0;
   /** the parameter block alone, by its size */
   private readonly paramGroups = new Map<number, GPUBindGroup>();
@@ -114,16 +114,17 @@ export class BindGroupCache {
 
   /** A bind group of one binding, `buffer` whole, for split pipelines (pipelines.ts). */
   single(layout: GPUBindGroupLayout, kind: BindingKind, s: BoundBuffer): GPUBindGroup {
-    let own = this.perBuffer.get(s.buffer);
-    const have = own?.[SLOT[kind]];
-    if (have && have.size === s.size) {
+    const have = this.perBuffer.get(s.buffer)?.[SLOT[kind]];
+    if (have) {
       this.hits++;
-      return have.group;
+      return have;
     }
     const group = this.create(layout, [{ binding: 0, resource: { buffer: s.buffer, offset: 0, size: s.size } }]);
+    // looked up after `create`, which may have started the cache over
+    let own = this.perBuffer.get(s.buffer);
     if (!own) this.perBuffer.set(s.buffer, (own = []));
-    if (!have) this.perBufferCount++;
-    own[SLOT[kind]] = { group, size: s.size };
+    this.perBufferCount++;
+    own[SLOT[kind]] = group;
     return group;
   }
 
