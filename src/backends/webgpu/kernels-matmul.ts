@@ -5,8 +5,10 @@
  * - A weight broadcast over batch dims (`x·Wᵀ` on [batch, t, in]) is one [batch·t, in] product: the batch
  *   folds into m whenever A's batch stride continues its rows and B's is 0, so linears get the big tiles.
  * - The tiled kernel's loads follow each operand's layout (which of its strides is 1).
- * - Long-k products with few output tiles (LoRA's weight gradients: 8×768 outputs over 4096 tokens) split k
- *   over the grid's z and sum the partial products in a second dispatch.
+ * - Long-k products with one side at most 16 wide (LoRA's weight gradients: 8×768 outputs over 4096 tokens)
+ *   run as one workgroup per 16 columns of the wide side over the whole k (shaders-matmul-long-k.ts); other
+ *   long-k products with few output tiles split k over the grid's z and sum the partial products in a
+ *   second dispatch.
  * - An epilogue (scale, bias, addend) is applied as the outputs are stored, after an optional second
  *   product of the same output shape has been summed in (LoRA's two products into one output).
  */
@@ -18,12 +20,16 @@ import { coalesce, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type OperandLoads, type TiledVariant } from './shaders-matmul.ts';
+import { matmulLongKKernel, LONG_K_MAX_NARROW, longKGrid, longKLabel, type LongKVariant } from './shaders-matmul-long-k.ts';
 import { reduceKernel } from './shaders-reduce.ts';
 
 export interface MatmulPolicy {
   /** 'auto': the tiled kernel where the product is big enough to fill its tiles */
   matmul: 'auto' | 'tiled' | 'simple';
-  /** 'auto': split k where few output tiles face a long k; 'always' (tests) wherever k allows two splits */
+  /**
+   * Long-k products: 'auto' gives those with a side ≤ 16 the long-k kernel and splits k of others where few
+   * output tiles face it; 'always' (tests) does so wherever it can (any k); 'never' leaves them tiled.
+   */
   splitK: 'auto' | 'always' | 'never';
   /** vec4 loads of operands read along k where aligned */
   vec4: boolean;
@@ -40,6 +46,8 @@ export type MatmulOptions = MatmulEpilogueOperands;
 
 /** Workgroups that keep a big GPU busy: split-k aims for about this many. */
 const TARGET_WORKGROUPS = 256;
+/** From this k on, a product with few output tiles is worth spreading over k ('auto'). */
+const LONG_K = 1024;
 
 export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: View, opts: MatmulOptions = {}): GpuStorage {
   const la = a.layout, lb = b.layout;
@@ -84,7 +92,7 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
   const t = chooseTiling(policy, m, n);
   const tiles: [number, number, number] = [Math.ceil(n / tileN(t)), Math.ceil(m / tileM(t)), batch];
   const fits = tiles.every((g) => g <= ctx.limits.maxWorkgroupsPerDimension);
-  // skinny products with a long k (LoRA's rank-r gradients) too: split-k spreads them over the device
+  // skinny products with a long k (LoRA's rank-r gradients) too: the long-k kernel spreads them over the device
   const worthIt = k + k2 >= 8 && (m * n >= 1024 || k >= 1024);
   const tiled = fits && (policy.matmul === 'tiled' || (policy.matmul === 'auto' && worthIt));
   if (!tiled) {
@@ -92,7 +100,14 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
     ctx.launch(kernel, [...inputs, out], params, ctx.flatGrid(batch * m * n, FLAT_WORKGROUP), info);
     return out;
   }
-  const splits = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
+  const plain = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus;
+  const longK = plain && chooseLongK(policy.splitK, m, n, k, ctx.limits.maxWorkgroupsPerDimension);
+  if (longK) {
+    const kernel = generatedKernel(longKLabel(longK), () => matmulLongKKernel(longK));
+    ctx.launch(kernel, [...inputs, out], params, longKGrid(longK.narrow === 'n' ? m : n), info);
+    return out;
+  }
+  const splits = plain ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
   const variant: TiledVariant = {
     tiling: t, splitK: splits > 1, epilogue: e,
     ...operandLoads(policy.vec4, t, k, sar, sac, sbr, sbc, la.offset, lb.offset, c.strides[0], c.strides[1]),
@@ -148,13 +163,21 @@ function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {
   return p.tiling;
 }
 
+/** Whether a product runs on the long-k kernel, and which side is narrow. */
+function chooseLongK(mode: MatmulPolicy['splitK'], m: number, n: number, k: number, maxGroups: number): LongKVariant | null {
+  if (mode === 'never' || (mode === 'auto' && k < LONG_K)) return null;
+  const narrow = n <= m ? 'n' : 'm';
+  const r = Math.min(m, n);
+  return r <= LONG_K_MAX_NARROW && longKGrid(Math.max(m, n))[0] <= maxGroups ? { narrow, r } : null;
+}
+
 /** How many ranges of k: 1 unless few tiles face a long k (or the policy forces it). */
 function chooseSplits(mode: MatmulPolicy['splitK'], tiles: number, k: number, bk: number): number {
   const most = Math.floor(k / bk);
   if (mode === 'never' || most < 2) return 1;
   if (mode === 'always') return Math.min(most, 4);
   // each split keeps at least 16 slices of k, so the partial sums stay few
-  if (tiles * 4 > TARGET_WORKGROUPS || k < 1024) return 1;
+  if (tiles * 4 > TARGET_WORKGROUPS || k < LONG_K) return 1;
   return Math.max(1, Math.min(Math.floor(TARGET_WORKGROUPS / tiles), Math.floor(k / (16 * bk))));
 }
 
