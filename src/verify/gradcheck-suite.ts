@@ -184,6 +184,14 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     },
   },
   {
+    // k ≥ 1,024 with a side ≤ 16, read transposed as LoRA's weight gradients are: a device's long-k kernel
+    op: 'matmul (long k)',
+    make: (r, g) => {
+      const [m, k, n] = [r.int(1, 2), r.int(1024, 1040), r.int(1, 3)];
+      return { inputs: [f64([k, m], g), f64([k, n], g)], fn: (a, b) => O.matmul(O.transpose(a), b) };
+    },
+  },
+  {
     op: 'linear',
     make: (r, g) => {
       const [i, o] = [r.int(1, 5), r.int(1, 5)];
