@@ -20,7 +20,7 @@ import { coalesce, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type OperandLoads, type TiledVariant } from './shaders-matmul.ts';
-import { matmulLongKKernel, LONG_K_MAX_NARROW, longKGrid, longKLabel, type LongKVariant } from './shaders-matmul-long-k.ts';
+import { longKGrid, longKLabel, matmulLongKKernel, type LongKVariant } from './shaders-matmul-long-k.ts';
 import { reduceKernel } from './shaders-reduce.ts';
 
 export interface MatmulPolicy {
@@ -39,6 +39,8 @@ export interface MatmulPolicy {
   /** tiles for one skinny side (≤ 16: LoRA's rank-r products), tall and wide: no 64-wide tile mostly idle */
   narrowTiling: MatmulTiling | null;
   shortTiling: MatmulTiling | null;
+  /** the widest narrow side the long-k kernel takes on this device (0: none, 256 invocations do not fit) */
+  longKNarrowMax: number;
 }
 
 /** The epilogue's operands, as Backend.matmulEpilogue takes them. */
@@ -101,7 +103,7 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
     return out;
   }
   const plain = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus;
-  const longK = plain && chooseLongK(policy.splitK, m, n, k, ctx.limits.maxWorkgroupsPerDimension);
+  const longK = plain && chooseLongK(policy, m, n, k, ctx.limits.maxWorkgroupsPerDimension);
   if (longK) {
     const kernel = generatedKernel(longKLabel(longK), () => matmulLongKKernel(longK));
     ctx.launch(kernel, [...inputs, out], params, longKGrid(longK.narrow === 'n' ? m : n), info);
@@ -164,11 +166,11 @@ function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {
 }
 
 /** Whether a product runs on the long-k kernel, and which side is narrow. */
-function chooseLongK(mode: MatmulPolicy['splitK'], m: number, n: number, k: number, maxGroups: number): LongKVariant | null {
-  if (mode === 'never' || (mode === 'auto' && k < LONG_K)) return null;
+function chooseLongK(p: MatmulPolicy, m: number, n: number, k: number, maxGroups: number): LongKVariant | null {
+  if (p.splitK === 'never' || (p.splitK === 'auto' && k < LONG_K)) return null;
   const narrow = n <= m ? 'n' : 'm';
   const r = Math.min(m, n);
-  return r <= LONG_K_MAX_NARROW && longKGrid(Math.max(m, n))[0] <= maxGroups ? { narrow, r } : null;
+  return r <= p.longKNarrowMax && longKGrid(Math.max(m, n))[0] <= maxGroups ? { narrow, r } : null;
 }
 
 /** How many ranges of k: 1 unless few tiles face a long k (or the policy forces it). */

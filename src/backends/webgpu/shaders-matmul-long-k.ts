@@ -15,14 +15,17 @@ import type { Kernel } from './pipelines.ts';
 import { paramsBlock } from './wgsl.ts';
 import { MATMUL_FIXED_PARAMS } from './shaders-matmul.ts';
 
-/** The most a narrow side may be: workgroup memory holds 16 k lanes × r × 16 wide partial sums. */
-export const LONG_K_MAX_NARROW = 16;
 const LANES = 16;
+/** The most a narrow side may be (at most one k lane per output in the final sum). */
+export const LONG_K_MAX_NARROW = LANES;
+/** Workgroup memory per unit of the narrow side: 16 k lanes × 16 wide partial sums of f32. */
+export const LONG_K_BYTES_PER_NARROW = LANES * LANES * 4;
 
 export interface LongKVariant {
   /** which side of the output is narrow: 'n' (A is the wide operand, m × k) or 'm' (B is, k × n) */
   narrow: 'm' | 'n';
-  /** the narrow side's width, 1…16 (a compile-time loop bound, so the sums stay in registers) */
+  /** the narrow side's width, 1…16 (a compile-time loop bound, so the sums stay in registers); the kernel
+   * takes 256 invocations and r · LONG_K_BYTES_PER_NARROW bytes of workgroup memory */
   r: number;
 }
 
