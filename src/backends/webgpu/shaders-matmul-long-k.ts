@@ -24,8 +24,10 @@ export const LONG_K_BYTES_PER_NARROW = LANES * LANES * 4;
 export interface LongKVariant {
   /** which side of the output is narrow: 'n' (A is the wide operand, m × k) or 'm' (B is, k × n) */
   narrow: 'm' | 'n';
-  /** the narrow side's width, 1…16 (a compile-time loop bound, so the sums stay in registers); the kernel
-   * takes 256 invocations and r · LONG_K_BYTES_PER_NARROW bytes of workgroup memory */
+  /**
+   * the narrow side's width, 1…16 (a compile-time loop bound, so the sums stay in registers); the kernel
+   * takes 256 invocations and r · LONG_K_BYTES_PER_NARROW bytes of workgroup memory
+   */
   r: number;
 }
 
