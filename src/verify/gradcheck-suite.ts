@@ -8,22 +8,11 @@ import type { Backend } from '../backends/backend.ts';
 import * as O from '../ops/index.ts';
 import { randn, tensor } from '../tensor/create.ts';
 import type { FloatDType } from '../core/dtype.ts';
-import { Generator, HostRng } from '../core/random.ts';
+import { Generator } from '../core/random.ts';
 import { beginScope } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { gradcheck, gradcheckOnDevice, type GradcheckOptions, type GradcheckResult } from './gradcheck.ts';
-
-/** Seeded source of random shapes for the cases. */
-export class ShapeRng extends HostRng {
-  shape(minDims = 1, maxDims = 3, maxDim = 4): number[] {
-    return Array.from({ length: this.int(minDims, maxDims) }, () => this.int(1, maxDim));
-  }
-  /** A shape that broadcasts against `s`: some dims set to 1, some leading dims dropped. */
-  broadcastable(s: readonly number[]): number[] {
-    const drop = this.int(0, s.length - 1);
-    return s.slice(drop).map((d) => (this.next() < 0.35 ? 1 : d));
-  }
-}
+import { RecordingRng, ReplayRng, ShapeRng } from './shape-rng.ts';
 
 interface CaseInput {
   inputs: Tensor[];
@@ -61,29 +50,6 @@ function makeOn(c: GradcheckCase, on: CaseTarget, rng: ShapeRng, gen: Generator)
 /** Random inputs of a case (float64 for finite differences, the target's dtype on a device). */
 const f64 = (shape: readonly number[], gen: Generator): Tensor => randn(shape, { dtype: target.dtype, backend: target.backend, generator: gen });
 const ints = (data: Int32Array, shape?: readonly number[]): Tensor => tensor(data, { shape, backend: target.backend });
-
-/** Passes on another rng's draws and keeps them, so that a twin case can replay them. */
-class RecordingRng extends ShapeRng {
-  readonly drawn: number[] = [];
-  constructor(private readonly source: HostRng) {
-    super(0);
-  }
-  override next(): number {
-    const v = this.source.next();
-    this.drawn.push(v);
-    return v;
-  }
-}
-
-class ReplayRng extends ShapeRng {
-  private at = 0;
-  constructor(private readonly draws: readonly number[]) {
-    super(0);
-  }
-  override next(): number {
-    return this.draws[this.at++];
-  }
-}
 
 /** Same values, transposed strides: exercises kernels on non-contiguous input. */
 export function nonContiguous(x: Tensor): Tensor {
@@ -181,14 +147,6 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
         inputs: [f64([...batch, m, k], g), f64([...bBatch, n, k], g)],
         fn: (a, b) => O.matmul(nonContiguous(a), O.transpose(b)),
       };
-    },
-  },
-  {
-    // k ≥ 1,024 with a side ≤ 16, read transposed as LoRA's weight gradients are: a device's long-k kernel
-    op: 'matmul (long k)',
-    make: (r, g) => {
-      const [m, k, n] = [r.int(1, 2), r.int(1024, 1040), r.int(1, 3)];
-      return { inputs: [f64([k, m], g), f64([k, n], g)], fn: (a, b) => O.matmul(O.transpose(a), b) };
     },
   },
   {
@@ -351,6 +309,14 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
       };
     },
   })),
+  {
+    // k ≥ 1,024 with a side ≤ 16, read transposed as LoRA's weight gradients are: a device's long-k kernel
+    op: 'matmul (long k)',
+    make: (r, g) => {
+      const [m, k, n] = [r.int(1, 2), r.int(1024, 1040), r.int(1, 3)];
+      return { inputs: [f64([k, m], g), f64([k, n], g)], fn: (a, b) => O.matmul(O.transpose(a), b) };
+    },
+  },
 ];
 
 /** Exported op functions that have no gradient by design (comparisons, masks, piecewise-constant ops). */
