@@ -25,7 +25,7 @@ export interface WebGPUBackendOptions {
   gpu?: GPU;
   /** matmul kernel: 'auto' picks the tiled one for products big enough to fill its tiles */
   matmul?: KernelPolicy['matmul'];
-  /** split-k of long-k products with few output tiles: 'auto', 'always' (tests), 'never' */
+  /** long-k products (the long-k kernel where a side is ≤ 16, else split-k): 'auto', 'always' (tests), 'never' */
   splitK?: KernelPolicy['splitK'];
   /** vec4 loads in the tiled matmul where aligned (default on) */
   vec4?: boolean;
