@@ -8,9 +8,10 @@
  */
 import { openBackend } from '../src/cli/devices.ts';
 import type { WebGPUBackend } from '../src/index.ts';
+import { deviceOf } from './submit-timer.ts';
 
 const backend = (await openBackend('webgpu')) as WebGPUBackend;
-const device = (backend as unknown as { ctx: { device: GPUDevice } }).ctx.device;
+const device = deviceOf(backend);
 const COMPUTE = 4, STORAGE = 0x80, UNIFORM = 0x40, COPY_DST = 0x8;
 const storageLayout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE, buffer: { type: 'storage' } }] });
 const paramLayout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } }] });

@@ -4,7 +4,7 @@
  * to time submits the same way in every checkout these scripts measure.
  */
 export function timeSubmits(backend: unknown): { ms: () => number; reset: () => void } {
-  const queue = (backend as { ctx: { device: GPUDevice } }).ctx.device.queue;
+  const queue = deviceOf(backend).queue;
   const submit = queue.submit.bind(queue);
   let ms = 0;
   queue.submit = (c: Iterable<GPUCommandBuffer>) => {
@@ -13,4 +13,9 @@ export function timeSubmits(backend: unknown): { ms: () => number; reset: () => 
     ms += performance.now() - t;
   };
   return { ms: () => ms, reset: () => void (ms = 0) };
+}
+
+/** The WebGPU backend's device (internal, as above: for the bench scripts alone). */
+export function deviceOf(backend: unknown): GPUDevice {
+  return (backend as { ctx: { device: GPUDevice } }).ctx.device;
 }
