@@ -3,7 +3,7 @@
  * uninterrupted ones, and a packed state (the form committed beside the default model) that a fresh
  * directory continues from.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ const silent = { print: () => {} };
 const stateBytes = (out: string) => readFileSync(join(out, 'checkpoint', 'state.safetensors'));
 
 describe('prilora pretrain', () => {
-  it('trains, evaluates held-out masked tokens, exports a model; a resumed run ends bit-identical', async () => {
+  it('trains, evaluates held-out masked tokens, exports a model (an interrupted export redone on resume); a resumed run ends bit-identical', async () => {
     const a = tmp();
     const r = await pretrain({ ...RECIPE, out: a, steps: 6 }, silent);
     expect(r.step).toBe(6);
@@ -27,6 +27,16 @@ describe('prilora pretrain', () => {
     expect(r.metrics!.masked_tokens).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(a, 'model', 'config.json'), 'utf8'))).toMatchObject({ hidden_size: 16, max_position_embeddings: 32, hidden_dropout_prob: 0.1 });
     expect(readLog(join(a, 'log.jsonl')).filter((l) => l.type === 'step').length).toBe(6);
+    const weights = readFileSync(join(a, 'model', 'model.safetensors'));
+
+    // an export killed between its two renames: the old directory moved aside, the new one half written
+    renameSync(join(a, 'model'), join(a, 'model.old'));
+    cpSync(join(a, 'model.old'), join(a, 'model.tmp'), { recursive: true });
+    writeFileSync(join(a, 'model.tmp', 'model.safetensors'), 'half');
+    await pretrain({ ...RECIPE, out: a, steps: 6, resume: true }, silent);
+    expect(readdirSync(a).filter((f) => f.startsWith('model')).sort()).toEqual(['model']);
+    expect(Buffer.compare(readFileSync(join(a, 'model', 'model.safetensors')), weights)).toBe(0);
+    expect(readdirSync(join(a, 'model'))).toContain('pretrain-log.jsonl');
 
     const b = tmp();
     await pretrain({ ...RECIPE, out: b, steps: 6 }, { ...silent, afterStep: (s) => (s === 5 ? 'stop' : undefined) }); // killed after step 5

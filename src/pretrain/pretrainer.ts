@@ -5,7 +5,7 @@
  * most frequent token. The result is a model directory (config.json, float16 model.safetensors,
  * tokenizer files) that `train --model` loads.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad } from '../autograd/record.ts';
 import type { Backend } from '../backends/backend.ts';
@@ -83,17 +83,25 @@ async function heldOutMetrics(model: BertForMaskedLM, rows: readonly Instance[],
   return { mlm_accuracy: correct / total, mlm_loss: lossSum / total, most_frequent_accuracy: baseline / total, masked_tokens: total };
 }
 
-/** The model directory `train --model` loads: config, float16 weights, tokenizer. */
+/**
+ * The model directory `train --model` loads: config, float16 weights, tokenizer, the pretraining log.
+ * Written beside it and swapped in, so a kill at any moment leaves the old directory or the new one; a
+ * resumed run exports again, and first clears what an interrupted export left.
+ */
 export async function exportModel(model: BertForMaskedLM, o: PretrainOptions, dir: string): Promise<void> {
   const tmp = `${dir}.tmp`;
+  const old = `${dir}.old`;
+  for (const stale of [tmp, old]) rmSync(stale, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const entries = [];
   for (const [name, p] of model.namedParameters()) entries.push({ name, dtype: 'F16' as const, shape: p.shape, data: Float32Array.from(await p.data()) });
   writeSafetensorsFile(join(tmp, 'model.safetensors'), entries, { format: 'pt' });
   writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(modelConfig(o), null, 2)}\n`);
   for (const f of ['tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(o.out, 'tokenizer', f), join(tmp, f));
-  if (existsSync(dir)) renameSync(dir, `${dir}.old-${Date.now()}`);
+  copyFileSync(join(o.out, 'log.jsonl'), join(tmp, 'pretrain-log.jsonl'));
+  if (existsSync(dir)) renameSync(dir, old);
   renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
 }
 
 export interface PretrainResult {
@@ -166,7 +174,6 @@ export async function pretrain(
   });
   if (loop.stopped) return { options: o, step: loop.progress.step, metrics: null };
   await exportModel(model, o, join(o.out, 'model'));
-  copyFileSync(join(o.out, 'log.jsonl'), join(o.out, 'model', 'pretrain-log.jsonl'));
   print(`pretraining stopped at step ${loop.progress.step} of ${o.steps} after ${((performance.now() - t0) / 60000).toFixed(1)} min; model in ${join(o.out, 'model')}`);
   return { options: o, step: loop.progress.step, metrics: loop.lastEval?.metrics ?? null };
 }
