@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
 import { packState, PACKED_FILE } from '../src/pretrain/packed.ts';
+import { loadBertForSequenceClassification } from '../src/nn/pretrained.ts';
 import { pretrain } from '../src/pretrain/pretrainer.ts';
 import { readCheckpoint } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
@@ -65,5 +66,31 @@ describe('prilora pretrain', () => {
     expect(readLog(join(next, 'log.jsonl')).filter((l) => l.type === 'step').length).toBe(6);
     await expect(pretrain({ ...RECIPE, lr: 1e-3, out: tmp(), steps: 6, from: modelDir }, silent)).rejects.toThrow(/other options: lr \(checkpoint 0\.0005, now 0\.001\)/);
     expect(PACKED_FILE).toBe('pretrain-state.safetensors');
+  });
+
+  it('--init starts a new run from a model directory; --nsp adds next-sentence prediction and exports the pooler', async () => {
+    const base = tmp();
+    await pretrain({ ...RECIPE, out: base, steps: 2 }, silent);
+    const init = join(base, 'model');
+    const out = tmp();
+    // a learning rate too small to move a weight beyond float16's rounding: the export holds the init's weights
+    const r = await pretrain({ ...RECIPE, out, steps: 3, nsp: true, init, lr: 1e-12 }, silent);
+    expect(r.metrics!.nsp_accuracy).toBeGreaterThanOrEqual(0);
+    expect(r.metrics!.nsp_accuracy).toBeLessThanOrEqual(1);
+    expect(r.metrics!.nsp_majority_accuracy).toBeGreaterThanOrEqual(0.5);
+    const before = readSafetensorsFile(join(init, 'model.safetensors'));
+    const after = readSafetensorsFile(join(out, 'model', 'model.safetensors'));
+    for (const name of before.tensors.keys()) {
+      const [x, y] = [before.getFloat32(name), after.getFloat32(name)];
+      expect(Math.max(...x.map((v, i) => Math.abs(v - y[i]))), name).toBeLessThan(1e-6);
+    }
+    expect([...after.tensors.keys()].filter((n) => !before.tensors.has(n)).sort()).toEqual(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'cls.seq_relationship.bias', 'cls.seq_relationship.weight']);
+    expect(readFileSync(join(out, 'tokenizer', 'vocab.txt'), 'utf8')).toBe(readFileSync(join(init, 'vocab.txt'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(out, 'model', 'config.json'), 'utf8')).architectures).toEqual(['BertForPreTraining']);
+    // fine-tuning takes the pretrained pooler instead of drawing one
+    expect(loadBertForSequenceClassification(join(out, 'model'), { numLabels: 2 }).report.missing).toEqual(['classifier.weight', 'classifier.bias']);
+
+    await expect(pretrain({ ...RECIPE, hidden: 32, heads: 2, out: tmp(), steps: 1, init }, silent)).rejects.toThrow(/init: .*config\.json is not this recipe's shape: hidden_size 16 \(recipe 32\)/);
+    await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, init, from: init }, silent)).rejects.toThrow(/init and from exclude each other/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Masked-LM training instances, as BERT's create_pretraining_data makes them: segment A from consecutive
  * sentences of a document, segment B either the sentences that follow (half the time) or sentences of a
- * random other document, `[CLS] A [SEP] B [SEP]` with token types 0/1; then 15 % of the non-special
+ * random other document (the next-sentence label), `[CLS] A [SEP] B [SEP]` with token types 0/1; then 15 % of the non-special
  * tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 % stay. Everything is drawn
  * from seeded generators, so an epoch's instances are a pure function of (seed, epoch).
  */
@@ -18,6 +18,8 @@ export interface Instance {
   /** positions (within the row) that are predicted, and the original ids there */
   maskedPositions: Int32Array;
   maskedLabels: Int32Array;
+  /** next-sentence label, as transformers has it: 0 when B is the text that followed A, 1 when B is random */
+  nextLabel: number;
 }
 
 export interface MaskingOptions {
@@ -66,7 +68,8 @@ export function makeInstances(corpus: TokenizedCorpus, o: MaskingOptions, seed: 
       const aEnd = chunk.length > 1 ? 1 + Math.floor(rng.next() * (chunk.length - 1)) : 1;
       const a = chunk.slice(0, aEnd).flat();
       let b: number[];
-      if (chunk.length === 1 || rng.next() < 0.5) {
+      const randomNext = chunk.length === 1 || rng.next() < 0.5;
+      if (randomNext) {
         // a random other document provides B; the unused tail of this chunk is given back
         const other = corpus.docs[order[Math.floor(rng.next() * order.length)]].filter((s) => s.length > 0);
         const start = other.length ? Math.floor(rng.next() * other.length) : 0;
@@ -78,13 +81,13 @@ export function makeInstances(corpus: TokenizedCorpus, o: MaskingOptions, seed: 
       }
       if (!a.length) continue;
       truncatePair(a, b, budget, rng);
-      out.push(mask([o.clsId, ...a, o.sepId, ...b, o.sepId], a.length + 2, o, rng));
+      out.push({ ...mask([o.clsId, ...a, o.sepId, ...b, o.sepId], a.length + 2, o, rng), nextLabel: randomNext ? 1 : 0 });
     }
   }
   return out;
 }
 
-function mask(tokens: number[], typeBoundary: number, o: MaskingOptions, rng: HostRng): Instance {
+function mask(tokens: number[], typeBoundary: number, o: MaskingOptions, rng: HostRng): Omit<Instance, 'nextLabel'> {
   const ids = Int32Array.from(tokens);
   const typeIds = new Int32Array(tokens.length);
   typeIds.fill(1, typeBoundary);

@@ -22,6 +22,7 @@ export const PRETRAIN_SPINE = {
   warmup: int({ help: 'linear warm-up steps', default: 500, min: 0 }),
   weightDecay: num({ help: 'AdamW weight decay (not on biases and LayerNorm)', default: 0.01, min: 0 }),
   maskProb: num({ help: 'share of tokens predicted (80 % [MASK], 10 % random, 10 % kept)', default: 0.15, min: 0, max: 1, minExclusive: true, maxExclusive: true }),
+  nsp: bool({ help: "also train next-sentence prediction on the pooled [CLS] (did segment B follow A, or come from another document?): BERT's second objective; the model is exported with its pooler", default: false }),
   dropout: num({ help: 'dropout while pretraining, and in the exported config (fine-tuning uses it)', default: 0.1, min: 0, max: 1, maxExclusive: true }),
   corpus: list({ help: `text sources (${CORPUS_SOURCES.join(', ')}; imdb needs scripts/fetch-corpus.ts)`, default: BUNDLED_SOURCES, choices: CORPUS_SOURCES }),
   minutes: optional(num({ help: 'stop (checkpoint and model exported) after this many minutes; --resume continues', min: 0, minExclusive: true })),
@@ -29,21 +30,26 @@ export const PRETRAIN_SPINE = {
   saveEvery: int({ help: 'checkpoint every N steps', default: 200, min: 1 }),
   logEvery: int({ help: 'a plain progress line every N steps when stdout is not a terminal', default: 20, min: 1 }),
   resume: bool({ help: 'continue the run in --out from its checkpoint', default: false }),
+  init: optional(str({ help: "start from the weights and tokenizer of this model directory (e.g. assets/models/default) instead of fresh ones: a new run with its own schedule, e.g. another objective on a pretrained model; heads the directory lacks are drawn fresh" })),
   from: optional(str({ help: 'continue a packed pretraining state instead (a model directory with pretrain-state.safetensors, e.g. assets/models/default) in a fresh --out; the recipe flags must be the same' })),
   force: bool({ help: 'replace an earlier run in --out (without it, a fresh run refuses one)', default: false }),
 } as const;
 
 export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
 
-/** What a resume must agree on: the recipe, not the run's length, cadence, place or device choice. */
+/**
+ * What a resume must agree on: the recipe, not the run's length, cadence, place, device or starting weights. `nsp`
+ * appears only when on, so states saved before it existed (the committed packed state) still match.
+ */
 export function pretrainFingerprint(o: PretrainOptions, backendName: string): string {
-  const { resume: _r, force: _f, from: _from, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, ...recipe } = o;
-  return JSON.stringify({ ...recipe, backend: backendName });
+  const { resume: _r, force: _f, from: _from, init: _init, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, nsp, ...recipe } = o;
+  return JSON.stringify({ ...recipe, ...(nsp ? { nsp } : {}), backend: backendName });
 }
 
 export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): PretrainOptions {
   const o = resolve(PRETRAIN_SPINE, given);
   if (o.maxLen > o.positions) throw new ConfigError(`maxLen ${o.maxLen} exceeds positions ${o.positions} (the model's max_position_embeddings)`, 'maxLen');
   if (o.hidden % o.heads !== 0) throw new ConfigError(`heads ${o.heads} does not divide hidden ${o.hidden}`, 'heads');
+  if (o.init !== undefined && o.from !== undefined) throw new ConfigError('init and from exclude each other: from continues a packed run, init starts a new one from weights', 'init');
   return o;
 }

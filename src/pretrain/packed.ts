@@ -13,6 +13,12 @@ import { CHECKPOINT_FILE, readCheckpoint, writeCheckpointFile } from '../train/c
 export const PACKED_FILE = 'pretrain-state.safetensors';
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
 
+/** A model directory's tokenizer files, copied into `to` (made if absent). */
+export function copyTokenizer(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const f of TOKENIZER_FILES) copyFileSync(join(from, f), join(to, f));
+}
+
 /** Pack the checkpoint of pretraining run `runDir` into model directory `modelDir`. */
 export function packState(runDir: string, modelDir: string): string {
   const { file, stored } = readCheckpoint(join(runDir, 'checkpoint'));
@@ -29,9 +35,8 @@ export function unpackState(modelDir: string, out: string): void {
   const packed = join(modelDir, PACKED_FILE);
   if (!existsSync(packed)) throw new ConfigError(`from: ${modelDir} has no ${PACKED_FILE}`, 'from');
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
-  mkdirSync(join(out, 'tokenizer'), { recursive: true });
   copyFileSync(packed, join(out, 'checkpoint', CHECKPOINT_FILE));
-  for (const f of TOKENIZER_FILES) copyFileSync(join(modelDir, f), join(out, 'tokenizer', f));
+  copyTokenizer(modelDir, join(out, 'tokenizer'));
   if (existsSync(join(modelDir, 'pretrain-log.jsonl'))) copyFileSync(join(modelDir, 'pretrain-log.jsonl'), join(out, 'log.jsonl'));
   readCheckpoint(join(out, 'checkpoint')); // verified before any step runs
 }

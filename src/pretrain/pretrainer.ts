@@ -5,41 +5,48 @@
  * most frequent token. The result is a model directory (config.json, float16 model.safetensors,
  * tokenizer files) that `train --model` loads.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad } from '../autograd/record.ts';
 import type { Backend } from '../backends/backend.ts';
 import { defaultBackend } from '../backends/default.ts';
+import { ConfigError } from '../core/errors.ts';
 import { Generator } from '../core/random.ts';
 import type { Given } from '../core/spine.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
-import { writeSafetensorsFile } from '../io/safetensors.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
 import { parseBertConfig } from '../nn/bert.ts';
 import { BertForMaskedLM } from '../nn/bert-mlm.ts';
+import { checkpointState } from '../nn/pretrained.ts';
 import { Dropout } from '../nn/layers.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { paramGroups } from '../optim/param-groups.ts';
 import { linearWarmupDecay } from '../optim/schedule.ts';
 import { tensor } from '../tensor/create.ts';
 import { tidy } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import { disposeBatch, epochOrder, makeBatch, type Batch } from '../train/batches.ts';
 import { runSteps } from '../train/loop.ts';
 import { claimRunDir } from '../train/run-dir.ts';
 import { loadCorpus } from './corpus.ts';
 import { makeInstances, type Instance, type MaskingOptions, type TokenizedCorpus } from './instances.ts';
 import { PRETRAIN_SPINE, pretrainFingerprint, pretrainOptions, type PretrainOptions } from './options.ts';
-import { unpackState } from './packed.ts';
+import { copyTokenizer, unpackState } from './packed.ts';
 import { buildVocabulary, SPECIAL_TOKENS } from './vocab.ts';
 
-type MlmBatch = Batch<{ maskedPositions: ReturnType<typeof tensor>; maskedLabels: ReturnType<typeof tensor> }>;
+type MlmBatch = Batch<{ maskedPositions: Tensor; maskedLabels: Tensor; nextLabels?: Tensor }>;
 
-/** Instances padded into a batch, with the flat indices and original ids of the masked positions. */
-function mlmBatch(rows: readonly Instance[], padId: number, backend: Backend): MlmBatch {
+/**
+ * Instances padded into a batch, with the flat indices and original ids of the masked positions (and the
+ * next-sentence labels, for a model with that head).
+ */
+function mlmBatch(rows: readonly Instance[], padId: number, backend: Backend, nextSentence: boolean): MlmBatch {
   return makeBatch(rows, padId, backend, (rs, t) => {
     const pos: number[] = [];
     const labels: number[] = [];
     rs.forEach((r, b) => r.maskedPositions.forEach((p, k) => (pos.push(b * t + p), labels.push(r.maskedLabels[k]))));
-    return { maskedPositions: tensor(Int32Array.from(pos), { backend }), maskedLabels: tensor(Int32Array.from(labels), { backend }) };
+    const ids = (a: number[]) => tensor(Int32Array.from(a), { backend });
+    return { maskedPositions: ids(pos), maskedLabels: ids(labels), ...(nextSentence ? { nextLabels: ids(rs.map((r) => r.nextLabel)) } : {}) };
   });
 }
 
@@ -50,20 +57,29 @@ function mlmBatch(rows: readonly Instance[], padId: number, backend: Backend): M
  */
 export function modelConfig(o: PretrainOptions): Record<string, unknown> {
   return {
-    model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: o.vocabSize, hidden_size: o.hidden,
+    model_type: 'bert', architectures: [o.nsp ? 'BertForPreTraining' : 'BertForMaskedLM'], vocab_size: o.vocabSize, hidden_size: o.hidden,
     num_hidden_layers: o.layers, num_attention_heads: o.heads, intermediate_size: o.ffn, hidden_act: 'gelu',
     hidden_dropout_prob: o.dropout, attention_probs_dropout_prob: o.dropout, max_position_embeddings: o.positions, type_vocab_size: 2,
     initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0, tie_word_embeddings: true,
   };
 }
 
-/** Masked-token accuracy and loss on the held-out instances, and the most-frequent-token baseline. */
+/**
+ * Masked-token accuracy and loss on the held-out instances, the most-frequent-token baseline, and with
+ * that head the next-sentence accuracy, against always guessing the commoner label.
+ */
 async function heldOutMetrics(model: BertForMaskedLM, rows: readonly Instance[], batch: number, padId: number, backend: Backend, mostFrequent: number) {
   model.eval();
-  let correct = 0, total = 0, lossSum = 0, baseline = 0;
+  let correct = 0, total = 0, lossSum = 0, baseline = 0, nextCorrect = 0;
   for (let s = 0; s < rows.length; s += batch) {
-    const b = mlmBatch(rows.slice(s, s + batch), padId, backend);
+    const part = rows.slice(s, s + batch);
+    const b = mlmBatch(part, padId, backend, false);
     const r = tidy(() => noGrad(() => model.forward({ ...b, ...b.extra })));
+    if (r.nextLogits) {
+      const z = await r.nextLogits.data();
+      part.forEach((row, i) => (nextCorrect += Number((z[2 * i + 1] > z[2 * i] ? 1 : 0) === row.nextLabel)));
+      r.nextLogits.dispose();
+    }
     const logits = await r.logits.data();
     const labels = await b.extra.maskedLabels.data();
     const v = model.cfg.vocabSize;
@@ -80,7 +96,13 @@ async function heldOutMetrics(model: BertForMaskedLM, rows: readonly Instance[],
     disposeBatch(b);
   }
   model.train();
-  return { mlm_accuracy: correct / total, mlm_loss: lossSum / total, most_frequent_accuracy: baseline / total, masked_tokens: total };
+  const metrics: Record<string, number> = { mlm_accuracy: correct / total, mlm_loss: lossSum / total, most_frequent_accuracy: baseline / total, masked_tokens: total };
+  if (model.cls.seqRelationship) {
+    const randomShare = rows.filter((r) => r.nextLabel === 1).length / rows.length;
+    metrics.nsp_accuracy = nextCorrect / rows.length;
+    metrics.nsp_majority_accuracy = Math.max(randomShare, 1 - randomShare);
+  }
+  return metrics;
 }
 
 /**
@@ -97,11 +119,25 @@ export async function exportModel(model: BertForMaskedLM, o: PretrainOptions, di
   for (const [name, p] of model.namedParameters()) entries.push({ name, dtype: 'F16' as const, shape: p.shape, data: Float32Array.from(await p.data()) });
   writeSafetensorsFile(join(tmp, 'model.safetensors'), entries, { format: 'pt' });
   writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(modelConfig(o), null, 2)}\n`);
-  for (const f of ['tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(o.out, 'tokenizer', f), join(tmp, f));
+  copyTokenizer(join(o.out, 'tokenizer'), tmp);
   copyFileSync(join(o.out, 'log.jsonl'), join(tmp, 'pretrain-log.jsonl'));
   if (existsSync(dir)) renameSync(dir, old);
   renameSync(tmp, dir);
   rmSync(old, { recursive: true, force: true });
+}
+
+const SHAPE_KEYS = ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'max_position_embeddings'];
+
+/** `--init`: the weights of a model directory of this recipe's shape; a head it lacks keeps its fresh draw. */
+function initWeights(model: BertForMaskedLM, o: PretrainOptions): void {
+  const dir = o.init!;
+  const have = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const want = modelConfig(o);
+  const differ = SHAPE_KEYS.filter((k) => have[k] !== want[k]);
+  if (differ.length) throw new ConfigError(`init: ${join(dir, 'config.json')} is not this recipe's shape: ${differ.map((k) => `${k} ${String(have[k])} (recipe ${String(want[k])})`).join(', ')}`, 'init');
+  const state = checkpointState(readSafetensorsFile(join(dir, 'model.safetensors')), 'float32', (n) => (n.endsWith('position_ids') ? null : n));
+  const head = (n: string) => n.startsWith('bert.pooler.') || n.startsWith('cls.seq_relationship.');
+  model.loadStateDict(state, { allowMissing: head, ignoreUnexpected: head });
 }
 
 export interface PretrainResult {
@@ -124,7 +160,8 @@ export async function pretrain(
   const corpus = loadCorpus(o.seed, o.corpus);
   const tokDir = join(o.out, 'tokenizer');
   // a resumed run keeps its vocabulary; a fresh one (maybe replacing an earlier run) chooses its own
-  const tok = resume ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
+  if (o.init && !resume) copyTokenizer(o.init, tokDir);
+  const tok = resume || o.init ? TextTokenizer.fromFile(join(tokDir, 'tokenizer.json')) : buildVocabulary(corpus.train, o.vocabSize, tokDir);
   const tokenize = (docs: string[][]): TokenizedCorpus => ({ docs: docs.map((d) => d.map((s) => tok.tokenizeIds(s))) });
   const train = tokenize(corpus.train);
   const heldOut = tokenize(corpus.heldOut);
@@ -139,7 +176,8 @@ export async function pretrain(
   print(`corpus: ${train.docs.length} documents (${[...counts.values()].reduce((a, b) => a + b, 0).toLocaleString('en')} tokens), held out ${evalRows.length} instances; vocabulary ${tok.vocabSize}`);
 
   const cfg = parseBertConfig(modelConfig(o), 'pretrain config');
-  const model = new BertForMaskedLM(cfg, { generator: new Generator(o.seed), backend });
+  const model = new BertForMaskedLM(cfg, { generator: new Generator(o.seed), backend, nextSentence: o.nsp });
+  if (o.init && !resume) initWeights(model, o);
   const dropout = new Generator(o.seed + 1);
   for (const [, m] of model.namedModules()) if (m instanceof Dropout) m.generator = dropout;
   const opt = new AdamW(paramGroups(model, o.weightDecay), { lr: o.lr, eps: 1e-6 });
@@ -162,7 +200,7 @@ export async function pretrain(
     batchesIn: (e) => epochOf(e).order.length,
     batch: (e, i) => {
       const { rows, order } = epochOf(e);
-      const b = mlmBatch(order[i].map((k) => rows[k]), tok.padId, backend);
+      const b = mlmBatch(order[i].map((k) => rows[k]), tok.padId, backend, o.nsp);
       return { ...b, dispose: () => disposeBatch(b) };
     },
     loss: (b) => model.forward({ ...b, ...b.extra }).loss!,
