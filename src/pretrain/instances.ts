@@ -1,9 +1,10 @@
 /**
  * Masked-LM training instances, as BERT's create_pretraining_data makes them: segment A from consecutive
  * sentences of a document, segment B either the sentences that follow (half the time) or sentences of a
- * random other document (the next-sentence label), `[CLS] A [SEP] B [SEP]` with token types 0/1; then 15 % of the non-special
- * tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 % stay. Everything is drawn
- * from seeded generators, so an epoch's instances are a pure function of (seed, epoch).
+ * random other document (the next-sentence label), `[CLS] A [SEP] B [SEP]` with token types 0/1; then
+ * 15 % of the non-special tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 %
+ * stay. Everything is drawn from seeded generators, so an epoch's instances are a pure function of
+ * (seed, epoch).
  */
 import { HostRng } from '../core/random.ts';
 

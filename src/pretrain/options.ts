@@ -38,8 +38,8 @@ export const PRETRAIN_SPINE = {
 export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
 
 /**
- * What a resume must agree on: the recipe, not the run's length, cadence, place, device or starting weights. `nsp`
- * appears only when on, so states saved before it existed (the committed packed state) still match.
+ * What a resume must agree on: the recipe, not the run's length, cadence, place, device or starting
+ * weights. `nsp` appears only when on, so states saved before it existed (the committed packed state) match.
  */
 export function pretrainFingerprint(o: PretrainOptions, backendName: string): string {
   const { resume: _r, force: _f, from: _from, init: _init, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, nsp, ...recipe } = o;
