@@ -50,12 +50,12 @@ mkdirSync(out, { recursive: true });
 const resultsPath = join(out, 'results.jsonl');
 interface Row { task: string; method: string; seed: number; params: Record<string, unknown>; metrics: Record<string, number>; seconds: number; steps: number }
 const rows = (): Row[] => (existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
-const id = (method: string, seed: number, params: Record<string, unknown>) => JSON.stringify([task, method, seed, params]);
+const id = (t: string, method: string, seed: number, params: Record<string, unknown>) => JSON.stringify([t, method, seed, params]);
 
 for (const seed of values.seeds!.split(',').map(Number)) {
   for (const combo of combos) {
     const params = { ...fixed, ...combo };
-    if (rows().some((r) => id(r.method, r.seed, r.params) === id(values.method!, seed, params))) continue;
+    if (rows().some((r) => id(r.task, r.method, r.seed, r.params) === id(task, values.method!, seed, params))) continue;
     const o: Record<string, unknown> = { task, method: values.method, seed, holdout: Number(values.holdout), model: values.model };
     for (const [k, v] of Object.entries(params)) setPath(o, k, v);
     o.out = join(out, 'runs', `${task}-${values.method}-s${seed}-${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(',').replace(/[^a-z0-9=.,-]+/gi, '_')}`);
