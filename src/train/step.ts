@@ -21,15 +21,20 @@ export interface StepSpec {
   nonFinite: (what: 'loss' | 'gradient norm', value: number) => Error;
 }
 
+/**
+ * The host waits on the device once per step: loss and gradient norm are read together after clipping,
+ * not the loss before backward, so a GPU runs the forward pass while the host records the backward one.
+ * Nothing is updated before both are known to be finite.
+ */
 export async function optimizerStep(s: StepSpec): Promise<{ loss: number; gradNorm: number }> {
   const scope = beginScope();
   try {
     const loss = s.loss();
-    const lossValue = (await loss.data())[0];
-    if (!Number.isFinite(lossValue)) throw s.nonFinite('loss', lossValue);
     loss.backward();
     s.afterBackward?.();
-    const gradNorm = (await clipGradNorm(s.opt.params, s.clip).data())[0];
+    const norm = clipGradNorm(s.opt.params, s.clip);
+    const [lossValue, gradNorm] = (await Promise.all([loss.data(), norm.data()])).map((d) => d[0]);
+    if (!Number.isFinite(lossValue)) throw s.nonFinite('loss', lossValue);
     if (!Number.isFinite(gradNorm)) throw s.nonFinite('gradient norm', gradNorm);
     s.opt.update(s.lr);
     return { loss: lossValue, gradNorm };
