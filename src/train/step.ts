@@ -1,7 +1,7 @@
 /**
  * One optimiser step, shared by the file-backed loop (./loop.ts) and callers without a file system (the
- * browser fine-tuner in examples/finetune): forward, a non-finite check of the loss and of the gradient
- * norm, backward, clipping, the AdamW update. Every intermediate tensor is freed and the gradients zeroed
+ * browser fine-tuner in examples/finetune): forward, backward, clipping, a non-finite check of the loss
+ * and of the gradient norm, the AdamW update. Every intermediate tensor is freed and the gradients zeroed
  * even when the step throws, so memory stays flat over a run whatever happens to a step.
  */
 import { clipGradNorm, type AdamW } from '../optim/adamw.ts';
