@@ -118,7 +118,7 @@ export function fingerprint(out: string): Fingerprint {
   const model = join(out, 'model', 'model.safetensors');
   const leftovers = [
     ...readdirSync(join(out, 'checkpoint')).filter((f) => f.endsWith('.tmp')).map((f) => `checkpoint/${f}`),
-    ...readdirSync(out).filter((f) => f.endsWith('.tmp') || /\.old(-|$)/.test(f)),
+    ...readdirSync(out).filter((f) => f.endsWith('.tmp') || f.endsWith('.old')),
   ];
   return { checkpoint: sha(bytes), params: h.digest('hex'), log: sha(records.join('\n')), ...(existsSync(model) ? { model: sha(readFileSync(model)) } : {}), leftovers };
 }

@@ -5,7 +5,7 @@
  * most frequent token. The result is a model directory (config.json, float16 model.safetensors,
  * tokenizer files) that `train --model` loads.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad } from '../autograd/record.ts';
 import type { Backend } from '../backends/backend.ts';
@@ -14,10 +14,10 @@ import { ConfigError } from '../core/errors.ts';
 import { Generator } from '../core/random.ts';
 import type { Given } from '../core/spine.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
-import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
+import { writeSafetensorsFile } from '../io/safetensors.ts';
 import { parseBertConfig } from '../nn/bert.ts';
 import { BertForMaskedLM } from '../nn/bert-mlm.ts';
-import { checkpointState } from '../nn/pretrained.ts';
+import { checkpointState, readConfig, weightsFile } from '../nn/pretrained.ts';
 import { Dropout } from '../nn/layers.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { paramGroups } from '../optim/param-groups.ts';
@@ -131,11 +131,11 @@ const SHAPE_KEYS = ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_atten
 /** `--init`: the weights of a model directory of this recipe's shape; a head it lacks keeps its fresh draw. */
 function initWeights(model: BertForMaskedLM, o: PretrainOptions): void {
   const dir = o.init!;
-  const have = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const have = readConfig(dir);
   const want = modelConfig(o);
   const differ = SHAPE_KEYS.filter((k) => have[k] !== want[k]);
   if (differ.length) throw new ConfigError(`init: ${join(dir, 'config.json')} is not this recipe's shape: ${differ.map((k) => `${k} ${String(have[k])} (recipe ${String(want[k])})`).join(', ')}`, 'init');
-  const state = checkpointState(readSafetensorsFile(join(dir, 'model.safetensors')), 'float32', (n) => (n.endsWith('position_ids') ? null : n));
+  const state = checkpointState(weightsFile(dir), 'float32', (n) => (n.endsWith('position_ids') ? null : n));
   const head = (n: string) => n.startsWith('bert.pooler.') || n.startsWith('cls.seq_relationship.');
   model.loadStateDict(state, { allowMissing: head, ignoreUnexpected: head });
 }
