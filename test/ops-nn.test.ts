@@ -149,6 +149,32 @@ for (const c of BACKENDS) {
       );
     });
 
+    it('binaryCrossEntropyWithLogits: mean of softplus(z) − y·z over non-ignored rows, stable for large |z|', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 8 }).chain((n) =>
+            fc.tuple(ndArb(fc.constant([n]), -60, 60), fc.array(fc.constantFrom(0, 1, -100), { minLength: n, maxLength: n })),
+          ),
+          scoped(async ([logits, labels]) => {
+            const z = stored(logits, c).data;
+            let total = 0;
+            let count = 0;
+            labels.forEach((y, i) => {
+              if (y === -100) return;
+              // softplus(z) − y·z, written so neither exp overflows
+              total += Math.max(z[i], 0) + Math.log1p(Math.exp(-Math.abs(z[i]))) - y * z[i];
+              count++;
+            });
+            const loss = P.binaryCrossEntropyWithLogits(make(logits, c, 'strided'), int32(c, labels));
+            if (count === 0) expect(Number.isNaN(await item(loss))).toBe(true);
+            else await expectClose(loss, { shape: [], data: [total / count] }, c.tol * 10, 'binaryCrossEntropyWithLogits');
+          }),
+        ),
+        RUNS,
+      );
+      expect(() => P.binaryCrossEntropyWithLogits(P.zeros([2, 1]), P.tensor(Int32Array.from([0, 1])))).toThrow(/binaryCrossEntropyWithLogits: logits \[2, 1\] and labels \[2\] must both be \[N\]/);
+    });
+
     it('mseLoss is the mean squared difference', async () => {
       await fc.assert(
         fc.asyncProperty(shapeArb({ minDims: 1 }).chain((s) => fc.tuple(ndArb(fc.constant(s)), ndArb(fc.constant(s)))), scoped(async ([a, b]) => {

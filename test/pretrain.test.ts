@@ -1,7 +1,7 @@
 /**
- * Masked-LM pretraining on the shared step loop: a tiny model on one bundled source, resumed runs equal to
- * uninterrupted ones, and a packed state (the form committed beside the default model) that a fresh
- * directory continues from.
+ * Pretraining on the shared step loop: a tiny model on one bundled source, resumed runs equal to
+ * uninterrupted ones, a packed state (the form committed beside the default model) that a fresh directory
+ * continues from, and replaced-token detection's sampling, labels and export.
  */
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,13 @@ import { loadBertForSequenceClassification } from '../src/nn/pretrained.ts';
 import { pretrain } from '../src/pretrain/pretrainer.ts';
 import { readCheckpoint } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
+import { cpuBackend } from '../src/backends/cpu/index.ts';
+import { HostRng } from '../src/core/random.ts';
+import { TextTokenizer } from '../src/data/tokenizer.ts';
+import { loadCorpus } from '../src/pretrain/corpus.ts';
+import { makeInstances } from '../src/pretrain/instances.ts';
+import { sampleId, TokenReplacer } from '../src/pretrain/rtd.ts';
+import { SPECIAL_TOKENS } from '../src/pretrain/vocab.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'prilora-pretrain-'));
 const RECIPE = { corpus: ['wikitext'] as const, vocabSize: 2600, hidden: 16, layers: 1, heads: 2, ffn: 32, maxLen: 32, positions: 32, batch: 4, warmup: 2, evalEvery: 3, saveEvery: 2 };
@@ -92,5 +99,88 @@ describe('prilora pretrain', () => {
 
     await expect(pretrain({ ...RECIPE, hidden: 32, heads: 2, out: tmp(), steps: 1, init }, silent)).rejects.toThrow(/init: .*config\.json is not this recipe's shape: hidden_size 16 \(recipe 32\)/);
     await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, init, from: init }, silent)).rejects.toThrow(/init and from exclude each other/);
+  });
+});
+
+describe('prilora pretrain --generator (replaced-token detection)', () => {
+  it('samples a token as often as the softmax over regular ids says, never a special one', () => {
+    const z = Float32Array.from([9, 9, 0.5, -1, 2, 0, 1.5]); // ids 0 and 1 special: their large logits must not count
+    const first = 2;
+    const rng = new HostRng(7);
+    const n = 40_000;
+    const counts = new Array(z.length).fill(0);
+    for (let i = 0; i < n; i++) counts[sampleId(z, 0, z.length, first, rng)]++;
+    const e = [...z].slice(first).map((v) => Math.exp(v));
+    const total = e.reduce((a, b) => a + b, 0);
+    expect(counts.slice(0, first)).toEqual([0, 0]);
+    // 40,000 draws: a share's standard error is at most 0.0025
+    e.forEach((v, k) => expect(Math.abs(counts[first + k] / n - v / total), `id ${first + k}`).toBeLessThan(0.01));
+    // an offset row of a larger block reads only its own logits
+    const block = Float32Array.from([...z.map(() => 50), ...z]);
+    expect(sampleId(block, z.length, z.length, first, new HostRng(7))).toBe(sampleId(z, 0, z.length, first, new HostRng(7)));
+  });
+
+  it('replaces exactly the masked positions, labels where a sample differs, learns, resumes bit-identically and exports an encoder fine-tuning loads', async () => {
+    const base = tmp();
+    await pretrain({ ...RECIPE, out: base, steps: 4 }, silent);
+    const generator = join(base, 'model');
+
+    // the corruption itself, against the instances it came from
+    const tok = TextTokenizer.fromFile(join(generator, 'tokenizer.json'));
+    const docs = loadCorpus(0, ['wikitext']).heldOut.map((d) => d.map((s) => tok.tokenizeIds(s)));
+    const masking = { maxLen: 32, maskProb: 0.15, clsId: tok.clsId, sepId: tok.sepId, maskId: tok.tokenToId('[MASK]')!, firstRegularId: SPECIAL_TOKENS.length, vocabSize: tok.vocabSize };
+    const rows = makeInstances({ docs }, masking, 0, 0).slice(0, 12);
+    const replacer = TokenReplacer.load(generator, 2600, SPECIAL_TOKENS.length, cpuBackend());
+    const corrupted = await replacer.corrupt(rows, tok.padId, cpuBackend(), new HostRng(3));
+    let masked = 0;
+    rows.forEach((r, i) => {
+      const c = corrupted[i];
+      const original = Int32Array.from(r.ids);
+      r.maskedPositions.forEach((p, k) => (original[p] = r.maskedLabels[k]));
+      const at = new Set(r.maskedPositions);
+      masked += at.size;
+      for (let p = 0; p < original.length; p++) {
+        if (!at.has(p)) expect([c.ids[p], c.replaced[p]]).toEqual([original[p], 0]);
+        else {
+          expect(c.ids[p]).toBeGreaterThanOrEqual(SPECIAL_TOKENS.length);
+          expect(c.replaced[p]).toBe(c.ids[p] === original[p] ? 0 : 1);
+        }
+      }
+      expect([...c.typeIds]).toEqual([...r.typeIds]);
+    });
+    expect(masked).toBeGreaterThan(0);
+
+    const a = tmp();
+    const options = { ...RECIPE, generator, init: generator, lr: 5e-3, steps: 20, evalEvery: 10 };
+    const r = await pretrain({ ...options, out: a }, silent);
+    const m = r.metrics!;
+    // the fresh head starts near chance; after 20 steps it knows most tokens are originals
+    expect(m.rtd_original_share).toBeGreaterThan(0.8);
+    expect(m.rtd_original_share).toBeLessThan(1);
+    expect(m.rtd_accuracy).toBeGreaterThanOrEqual(m.rtd_original_share - 0.02);
+    const first = readLog(join(a, 'log.jsonl')).find((l) => l.type === 'eval') as { metrics: Record<string, number> };
+    expect(m.rtd_loss).toBeLessThan(first.metrics.rtd_loss);
+
+    const b = tmp();
+    await pretrain({ ...options, out: b }, { ...silent, afterStep: (s) => (s === 13 ? 'stop' : undefined) });
+    await pretrain({ ...options, out: b, resume: true }, silent);
+    expect(Buffer.compare(stateBytes(a), stateBytes(b))).toBe(0);
+
+    const exported = readSafetensorsFile(join(a, 'model', 'model.safetensors'));
+    const names = [...exported.tensors.keys()];
+    expect(names.filter((n) => !n.startsWith('bert.')).sort()).toEqual(['discriminator_predictions.dense.bias', 'discriminator_predictions.dense.weight', 'discriminator_predictions.dense_prediction.bias', 'discriminator_predictions.dense_prediction.weight']);
+    expect(names.some((n) => n.startsWith('bert.pooler.'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(a, 'model', 'config.json'), 'utf8')).architectures).toEqual(['BertModel']);
+    expect(loadBertForSequenceClassification(join(a, 'model'), { numLabels: 2 }).report.missing.sort()).toEqual(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'classifier.bias', 'classifier.weight']);
+  });
+
+  it('refuses a generator of another vocabulary and the next-sentence head beside it', async () => {
+    const wiki = tmp();
+    await pretrain({ ...RECIPE, out: wiki, steps: 1 }, silent);
+    const brown = tmp();
+    await pretrain({ ...RECIPE, corpus: ['brown'], out: brown, steps: 1 }, silent);
+    await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, init: join(wiki, 'model'), generator: join(brown, 'model') }, silent)).rejects.toThrow(/generator: .*vocab\.txt differs from the run's vocabulary/);
+    await expect(pretrain({ ...RECIPE, vocabSize: 2500, out: tmp(), steps: 1, generator: join(wiki, 'model') }, silent)).rejects.toThrow(/generator: .*config\.json has vocab_size 2600, the run's vocabulary 2500/);
+    await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, nsp: true, generator: join(wiki, 'model') }, silent)).rejects.toThrow(/generator and nsp exclude each other/);
   });
 });

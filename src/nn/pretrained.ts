@@ -1,7 +1,8 @@
 /**
  * Loading HuggingFace checkpoints (config.json + model.safetensors) into the modules, with the name
  * mapping transformers itself applies: old LayerNorm names (gamma/beta), checkpoints saved from the bare
- * encoder (no `bert.` prefix), heads of other tasks (`cls.*`) and non-parameter buffers.
+ * encoder (no `bert.` prefix), heads of other tasks (`cls.*`, ELECTRA's `discriminator_predictions.*`) and
+ * non-parameter buffers.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,7 +96,7 @@ export function bertFromCheckpoint(
   const hasHead = names.some((n) => n.startsWith('classifier.'));
   const model = new BertForSequenceClassification(config, { ...o, generator: hasHead ? undefined : new Generator(o.seed ?? 0) });
   const state = checkpointState(file, o.dtype === 'float64' ? 'float64' : 'float32', (name) => {
-    if (name.startsWith('cls.') || name.endsWith('position_ids')) return null;
+    if (name.startsWith('cls.') || name.startsWith('discriminator_predictions.') || name.endsWith('position_ids')) return null;
     const n = legacyName(name);
     return bare && /^(embeddings|encoder|pooler)\./.test(n) ? `bert.${n}` : n;
   });

@@ -5,14 +5,14 @@
  */
 import { record } from '../autograd/record.ts';
 import { DTypeError, ShapeError, fmtShape } from '../core/errors.ts';
-import { rand } from '../tensor/create.ts';
+import { rand, zeros } from '../tensor/create.ts';
 import { assertFloat } from '../core/dtype.ts';
 import { normAxis } from '../core/layout.ts';
 import type { Generator } from '../core/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { cast, div, exp, ge, mul, ne, neg, sub, where } from './elementwise.ts';
 import { mean, sum } from './reduce.ts';
-import { contiguous, expand, gather, permute, reshape } from './shape.ts';
+import { concat, contiguous, expand, gather, permute, reshape } from './shape.ts';
 import { layerNormGrad, softmaxGrad } from './fused.ts';
 import { operands, wrap } from './util.ts';
 
@@ -115,6 +115,19 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyO
   const w = cast(valid, logits.dtype);
   // as torch: the mean over non-ignored rows; NaN when every row is ignored
   return div(sum(mul(perRow, w)), sum(w));
+}
+
+/**
+ * Mean binary cross-entropy of logits [N] against int32 labels [N] (1 positive, 0 negative, `ignoreIndex`
+ * skipped), i.e. torch's binary_cross_entropy_with_logits over the kept rows. The logit z is the second
+ * of two logits [0, z], whose softmax is [1 − σ(z), σ(z)], so this is crossEntropy's stable path and rule.
+ */
+export function binaryCrossEntropyWithLogits(logits: Tensor, labels: Tensor, opts: Pick<CrossEntropyOptions, 'ignoreIndex'> = {}): Tensor {
+  if (logits.ndim !== 1 || labels.ndim !== 1 || labels.shape[0] !== logits.shape[0]) {
+    throw new ShapeError(`binaryCrossEntropyWithLogits: logits ${fmtShape(logits.shape)} and labels ${fmtShape(labels.shape)} must both be [N]`);
+  }
+  const z = reshape(logits, [logits.shape[0], 1]);
+  return crossEntropy(concat([zeros(z.shape, { dtype: z.dtype, backend: z.backend }), z], 1), labels, opts);
 }
 
 /** Mean squared error, as torch.nn.functional.mse_loss. */

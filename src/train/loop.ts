@@ -36,8 +36,8 @@ export interface LoopSpec<B extends StepBatch> {
   epochs: number;
   /** the number of batches of `epoch` (a pure function of the epoch) */
   batchesIn: (epoch: number) => number;
-  /** batch `index` of `epoch` */
-  batch: (epoch: number, index: number) => B;
+  /** batch `index` of `epoch` (a promise where making it reads the device, e.g. a generator's samples) */
+  batch: (epoch: number, index: number) => B | Promise<B>;
   /** the step's loss (forward pass in training mode) */
   loss: (batch: B) => Tensor;
   evaluate: () => Promise<Record<string, number>>;
@@ -123,7 +123,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
       while (!stopped && p.batchInEpoch < batches && p.step < s.totalSteps && timeLeft()) {
         const t0 = performance.now();
         const step = p.step + 1;
-        const batch = s.batch(p.epoch, p.batchInEpoch);
+        const batch = await s.batch(p.epoch, p.batchInEpoch);
         s.beforeStep?.(step);
         const lr = s.lr(p.step);
         let lossValue: number, norm: number;

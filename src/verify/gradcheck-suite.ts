@@ -276,6 +276,14 @@ export const GRADCHECK_CASES: GradcheckCase[] = [
     },
   },
   {
+    op: 'binaryCrossEntropyWithLogits',
+    make: (r, g) => {
+      const n = r.int(2, 6);
+      const labels = ints(Int32Array.from({ length: n }, (_, i) => (i === 1 ? -100 : r.int(0, 1))));
+      return { inputs: [f64([n, 2], g)], fn: (x) => O.binaryCrossEntropyWithLogits(O.reshape(O.slice(x, 1, 1, 2), [n]), labels) };
+    },
+  },
+  {
     op: 'mseLoss',
     make: (r, g) => {
       const s = r.shape();
