@@ -146,7 +146,7 @@ describe('prilora pretrain --generator (replaced-token detection)', () => {
           expect(c.replaced[p]).toBe(c.ids[p] === original[p] ? 0 : 1);
         }
       }
-      expect([...c.typeIds]).toEqual([...r.typeIds]);
+      expect(Array.from(c.typeIds)).toEqual(Array.from(r.typeIds));
     });
     expect(masked).toBeGreaterThan(0);
 
