@@ -182,5 +182,6 @@ describe('prilora pretrain --generator (replaced-token detection)', () => {
     await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, init: join(wiki, 'model'), generator: join(brown, 'model') }, silent)).rejects.toThrow(/generator: .*vocab\.txt differs from the run's vocabulary/);
     await expect(pretrain({ ...RECIPE, vocabSize: 2500, out: tmp(), steps: 1, generator: join(wiki, 'model') }, silent)).rejects.toThrow(/generator: .*config\.json has vocab_size 2600, the run's vocabulary 2500/);
     await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, nsp: true, generator: join(wiki, 'model') }, silent)).rejects.toThrow(/generator and nsp exclude each other/);
+    await expect(pretrain({ ...RECIPE, out: tmp(), steps: 1, init: join(wiki, 'model'), generator: wiki }, silent)).rejects.toThrow(/generator: .* has no vocab\.txt: not a model directory/);
   });
 });

@@ -137,6 +137,7 @@ async function tokenDetection({ o, cfg, backend, padId, evalRows, mostFrequent, 
 
 /** The generator must speak the run's vocabulary: the same vocab.txt, id for id. */
 function checkGeneratorVocabulary(generator: string, tokDir: string): void {
+  if (!existsSync(join(generator, 'vocab.txt'))) throw new ConfigError(`generator: ${generator} has no vocab.txt: not a model directory of \`pretrain\``, 'generator');
   const vocab = (dir: string) => readFileSync(join(dir, 'vocab.txt'), 'utf8');
   if (vocab(generator) !== vocab(tokDir)) {
     throw new ConfigError(`generator: ${join(generator, 'vocab.txt')} differs from the run's vocabulary (${join(tokDir, 'vocab.txt')}); start from the generator's with --init or --generator alone`, 'generator');
