@@ -27,15 +27,19 @@ export interface DetectionRow extends TokenRow {
   replaced: Int32Array;
 }
 
+/** Scratch for one row's exponentials (sampleId runs once per masked token, ~500 times a step). */
+let weights = new Float64Array(0);
+
 /** One draw from softmax(z[at .. at + v)) restricted to ids ≥ first (special tokens are never sampled). */
 export function sampleId(z: Float32Array, at: number, v: number, first: number, rng: HostRng): number {
+  if (weights.length < v) weights = new Float64Array(v);
   let max = -Infinity;
   for (let k = first; k < v; k++) max = Math.max(max, z[at + k]);
   let total = 0;
-  for (let k = first; k < v; k++) total += Math.exp(z[at + k] - max);
+  for (let k = first; k < v; k++) total += weights[k] = Math.exp(z[at + k] - max);
   let u = rng.next() * total;
   for (let k = first; k < v; k++) {
-    u -= Math.exp(z[at + k] - max);
+    u -= weights[k];
     if (u <= 0) return k;
   }
   return v - 1;
@@ -97,6 +101,7 @@ export function detectionBatch(rows: readonly DetectionRow[], padId: number, bac
  * the recall and precision of "replaced".
  */
 export async function detectionMetrics(model: BertForTokenDetection, rows: readonly DetectionRow[], batch: number, padId: number, backend: Backend) {
+  const wasTraining = model.training;
   model.eval();
   let tokens = 0, correct = 0, replaced = 0, flagged = 0, caught = 0, lossSum = 0;
   for (let s = 0; s < rows.length; s += batch) {
@@ -119,7 +124,7 @@ export async function detectionMetrics(model: BertForTokenDetection, rows: reado
     r.loss!.dispose();
     disposeBatch(b);
   }
-  model.train();
+  model.train(wasTraining);
   return {
     rtd_accuracy: correct / tokens, rtd_loss: lossSum / tokens, rtd_original_share: 1 - replaced / tokens,
     rtd_recall: caught / Math.max(replaced, 1), rtd_precision: caught / Math.max(flagged, 1), rtd_tokens: tokens,
