@@ -11,13 +11,14 @@ import { readSafetensorsFile } from '../src/io/safetensors.ts';
 import { packState, PACKED_FILE } from '../src/pretrain/packed.ts';
 import { loadBertForSequenceClassification } from '../src/nn/pretrained.ts';
 import { pretrain } from '../src/pretrain/pretrainer.ts';
+import { pretrainOptions } from '../src/pretrain/options.ts';
 import { readCheckpoint } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
 import { cpuBackend } from '../src/backends/cpu/index.ts';
 import { HostRng } from '../src/core/random.ts';
 import { TextTokenizer } from '../src/data/tokenizer.ts';
 import { loadCorpus } from '../src/pretrain/corpus.ts';
-import { makeInstances } from '../src/pretrain/instances.ts';
+import { makeInstances, noisyCopy } from '../src/pretrain/instances.ts';
 import { sampleId, TokenReplacer } from '../src/pretrain/rtd.ts';
 import { SPECIAL_TOKENS } from '../src/pretrain/vocab.ts';
 
@@ -51,6 +52,47 @@ describe('prilora pretrain', () => {
     await pretrain({ ...RECIPE, out: b, steps: 6, resume: true }, silent);
     expect(Buffer.compare(stateBytes(a), stateBytes(b))).toBe(0);
     expect(readLog(join(b, 'log.jsonl')).filter((l) => l.type === 'step').map((l) => (l as { step: number }).step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('--pair-overlap: B a noisy copy of A (15 % of tokens dropped, 10 % replaced, the rest in order)', () => {
+    const o = { maxLen: 128, maskProb: 0.15, clsId: 2, sepId: 3, maskId: 4, firstRegularId: 5, vocabSize: 2 ** 30 };
+    const a = Array.from({ length: 20_000 }, (_, i) => 5 + i);
+    const b = noisyCopy(a, o, new HostRng(1));
+    const fromA = b.filter((id) => id < 5 + a.length);
+    // replacements land among A's ids with odds 2e-5 each; 20,000 draws: each share's standard error is below 0.003
+    expect(Math.abs(b.length / a.length - 0.85)).toBeLessThan(0.01);
+    expect(Math.abs((b.length - fromA.length) / a.length - 0.1)).toBeLessThan(0.01);
+    expect(fromA.every((id, k) => k === 0 || id > fromA[k - 1])).toBe(true);
+    expect(b.every((id) => id >= o.firstRegularId && id < o.vocabSize)).toBe(true);
+
+    // in the instances: every B follows its A when on, and (almost) never by default
+    const tok = TextTokenizer.fromFile('assets/models/default/tokenizer.json');
+    const docs = loadCorpus(0, ['wikitext']).heldOut.map((d) => d.map((s) => tok.tokenizeIds(s)));
+    const masking = { ...o, clsId: tok.clsId, sepId: tok.sepId, maskId: tok.tokenToId('[MASK]')!, firstRegularId: SPECIAL_TOKENS.length, vocabSize: tok.vocabSize };
+    const copied = (overlap: number) =>
+      makeInstances({ docs }, { ...masking, overlap }, 0, 0).map((r) => {
+        const ids = Array.from(r.ids);
+        r.maskedPositions.forEach((p, k) => (ids[p] = r.maskedLabels[k]));
+        const sep = ids.indexOf(tok.sepId);
+        const [segA, segB] = [ids.slice(1, sep), ids.slice(sep + 1, -1)];
+        // B's tokens found in A in order (a greedy walk), as a share of B
+        let [j, hits] = [0, 0];
+        for (const id of segB) {
+          const at = segA.indexOf(id, j);
+          if (at >= 0) [j, hits] = [at + 1, hits + 1];
+        }
+        return { whole: segA.length >= 10 && ids.length < 128, share: hits / Math.max(1, segB.length) };
+      });
+    const on = copied(1).filter((r) => r.whole);
+    expect(on.length).toBeGreaterThan(100);
+    const mean = (rows: { share: number }[]) => rows.reduce((t, r) => t + r.share, 0) / rows.length;
+    // 90 % of a copy's tokens are A's, less what the walk loses to repeated tokens
+    expect(mean(on)).toBeGreaterThan(0.85);
+    expect(on.every((r) => r.share >= 0.5)).toBe(true);
+    const off = copied(0).filter((r) => r.whole);
+    expect(mean(off)).toBeLessThan(0.3);
+    expect(off.filter((r) => r.share >= 0.5).length / off.length).toBeLessThan(0.05);
+    expect(() => pretrainOptions({ pairOverlap: 0.25, nsp: true })).toThrow(/pairOverlap and nsp exclude each other/);
   });
 
   it('a packed state (float16 weights, bfloat16 moments) continues in a fresh directory; other recipes are refused', async () => {

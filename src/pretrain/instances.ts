@@ -3,8 +3,8 @@
  * sentences of a document, segment B either the sentences that follow (half the time) or sentences of a
  * random other document (the next-sentence label), `[CLS] A [SEP] B [SEP]` with token types 0/1; then
  * 15 % of the non-special tokens are chosen, of which 80 % become [MASK], 10 % a random token and 10 %
- * stay. Everything is drawn from seeded generators, so an epoch's instances are a pure function of
- * (seed, epoch).
+ * stay. With `overlap`, that share of B segments is a noisy copy of A instead (`--pair-overlap`). Everything
+ * is drawn from seeded generators, so an epoch's instances are a pure function of (seed, epoch).
  */
 import { HostRng } from '../core/random.ts';
 
@@ -32,6 +32,19 @@ export interface MaskingOptions {
   /** random replacements are drawn from ids [firstRegularId, vocabSize) */
   firstRegularId: number;
   vocabSize: number;
+  /** share of instances whose B is a noisy copy of A (tokens dropped or replaced): pairs that teach matching across segments */
+  overlap?: number;
+}
+
+/** A with 15 % of its tokens dropped and 10 % replaced by random regular ids, in order. */
+export function noisyCopy(a: number[], o: MaskingOptions, rng: HostRng): number[] {
+  const b: number[] = [];
+  for (const id of a) {
+    const r = rng.next();
+    if (r < 0.15) continue;
+    b.push(r < 0.25 ? o.firstRegularId + Math.floor(rng.next() * (o.vocabSize - o.firstRegularId)) : id);
+  }
+  return b;
 }
 
 function truncatePair(a: number[], b: number[], budget: number, rng: HostRng): void {
@@ -69,8 +82,13 @@ export function makeInstances(corpus: TokenizedCorpus, o: MaskingOptions, seed: 
       const aEnd = chunk.length > 1 ? 1 + Math.floor(rng.next() * (chunk.length - 1)) : 1;
       const a = chunk.slice(0, aEnd).flat();
       let b: number[];
-      const randomNext = chunk.length === 1 || rng.next() < 0.5;
-      if (randomNext) {
+      // no draw when off, so the default's instances are those of runs made before the option existed
+      const overlap = !!o.overlap && rng.next() < o.overlap;
+      const randomNext = !overlap && (chunk.length === 1 || rng.next() < 0.5);
+      if (overlap) {
+        b = noisyCopy(a, o, rng);
+        i -= chunk.length - aEnd;
+      } else if (randomNext) {
         // a random other document provides B; the unused tail of this chunk is given back
         const other = corpus.docs[order[Math.floor(rng.next() * order.length)]].filter((s) => s.length > 0);
         const start = other.length ? Math.floor(rng.next() * other.length) : 0;

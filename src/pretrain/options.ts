@@ -24,6 +24,7 @@ export const PRETRAIN_SPINE = {
   maskProb: num({ help: 'share of tokens predicted (80 % [MASK], 10 % random, 10 % kept)', default: 0.15, min: 0, max: 1, minExclusive: true, maxExclusive: true }),
   nsp: bool({ help: "also train next-sentence prediction on the pooled [CLS] (did segment B follow A, or come from another document?): BERT's second objective; the model is exported with its pooler", default: false }),
   generator: optional(str({ help: "replaced-token detection (ELECTRA) instead of masked LM: this masked-LM model directory, frozen, fills the masked positions with samples of its predictions, and the model learns to tell at every token whether it is the original. Take a generator weaker than the model (ELECTRA's are a quarter to half its size; e.g. a 2-layer × 64 `pretrain` run): samples of the model's own predictions leave it little to detect. The export keeps ELECTRA's detection head (discriminator_predictions.*), which fine-tuning drops" })),
+  pairOverlap: num({ help: 'share of training instances whose segment B is a noisy copy of A (15 % of tokens dropped, 10 % replaced): masked tokens of one segment are then found in the other, a reward for matching across segments. On the bundled model it lifted STS-B and RTE by less than a seed\'s spread and lowered MRPC (assets/models/default/README.md)', default: 0, min: 0, max: 1 }),
   dropout: num({ help: 'dropout while pretraining, and in the exported config (fine-tuning uses it)', default: 0.1, min: 0, max: 1, maxExclusive: true }),
   corpus: list({ help: `text sources (${CORPUS_SOURCES.join(', ')}; imdb needs scripts/fetch-corpus.ts)`, default: BUNDLED_SOURCES, choices: CORPUS_SOURCES }),
   minutes: optional(num({ help: 'stop (checkpoint and model exported) after this many minutes; --resume continues', min: 0, minExclusive: true })),
@@ -40,12 +41,12 @@ export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
 
 /**
  * What a resume must agree on: the recipe, not the run's length, cadence, place, device or starting
- * weights. `nsp` appears only when on and `generator` only when given, so states saved before they existed
- * (the committed packed state) match.
+ * weights. `nsp` and `pairOverlap` appear only when on and `generator` only when given, so states saved
+ * before they existed (the committed packed state) match.
  */
 export function pretrainFingerprint(o: PretrainOptions, backendName: string): string {
-  const { resume: _r, force: _f, from: _from, init: _init, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, nsp, ...recipe } = o;
-  return JSON.stringify({ ...recipe, ...(nsp ? { nsp } : {}), backend: backendName });
+  const { resume: _r, force: _f, from: _from, init: _init, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, nsp, pairOverlap, ...recipe } = o;
+  return JSON.stringify({ ...recipe, ...(nsp ? { nsp } : {}), ...(pairOverlap ? { pairOverlap } : {}), backend: backendName });
 }
 
 export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): PretrainOptions {
@@ -53,6 +54,7 @@ export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): Pretr
   if (o.maxLen > o.positions) throw new ConfigError(`maxLen ${o.maxLen} exceeds positions ${o.positions} (the model's max_position_embeddings)`, 'maxLen');
   if (o.hidden % o.heads !== 0) throw new ConfigError(`heads ${o.heads} does not divide hidden ${o.hidden}`, 'heads');
   if (o.generator !== undefined && o.nsp) throw new ConfigError('generator and nsp exclude each other: replaced-token detection has no next-sentence head', 'generator');
+  if (o.pairOverlap > 0 && o.nsp) throw new ConfigError('pairOverlap and nsp exclude each other: a copied B is neither the text that followed A nor a random one', 'pairOverlap');
   if (o.init !== undefined && o.from !== undefined) throw new ConfigError('init and from exclude each other: from continues a packed run, init starts a new one from weights', 'init');
   return o;
 }

@@ -197,7 +197,7 @@ export async function pretrain(
   let epochRows: { epoch: number; rows: Instance[]; order: number[][] } | null = null;
   const epochOf = (epoch: number) => {
     if (epochRows?.epoch !== epoch) {
-      const rows = makeInstances(train, masking, o.seed, epoch);
+      const rows = makeInstances(train, { ...masking, overlap: o.pairOverlap }, o.seed, epoch);
       // GLUE sentences make many short instances: batches of similar length waste little on padding
       const order = epochOrder(rows.length, o.batch, o.seed, epoch, true, rows.map((r) => r.ids.length)).filter((b) => b.length === o.batch);
       epochRows = { epoch, rows, order };
