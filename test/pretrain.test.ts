@@ -65,7 +65,7 @@ describe('prilora pretrain', () => {
     expect(fromA.every((id, k) => k === 0 || id > fromA[k - 1])).toBe(true);
     expect(b.every((id) => id >= o.firstRegularId && id < o.vocabSize)).toBe(true);
 
-    // in the instances: every B follows its A when on, and (almost) never by default
+    // in the instances: every B copies its A when on, and (almost) none does by default
     const tok = TextTokenizer.fromFile('assets/models/default/tokenizer.json');
     const docs = loadCorpus(0, ['wikitext']).heldOut.map((d) => d.map((s) => tok.tokenizeIds(s)));
     const masking = { ...o, clsId: tok.clsId, sepId: tok.sepId, maskId: tok.tokenToId('[MASK]')!, firstRegularId: SPECIAL_TOKENS.length, vocabSize: tok.vocabSize };

@@ -32,7 +32,7 @@ export interface MaskingOptions {
   /** random replacements are drawn from ids [firstRegularId, vocabSize) */
   firstRegularId: number;
   vocabSize: number;
-  /** share of instances whose B is a noisy copy of A (tokens dropped or replaced): pairs that teach matching across segments */
+  /** share of instances whose B is a noisy copy of A (tokens dropped or replaced), meant to reward matching across segments */
   overlap?: number;
 }
 
