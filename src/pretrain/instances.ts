@@ -36,13 +36,18 @@ export interface MaskingOptions {
   overlap?: number;
 }
 
+/** A uniform draw from the regular (non-special) ids. */
+function randomRegularId(o: MaskingOptions, rng: HostRng): number {
+  return o.firstRegularId + Math.floor(rng.next() * (o.vocabSize - o.firstRegularId));
+}
+
 /** A with 15 % of its tokens dropped and 10 % replaced by random regular ids, in order. */
 export function noisyCopy(a: number[], o: MaskingOptions, rng: HostRng): number[] {
   const b: number[] = [];
   for (const id of a) {
     const r = rng.next();
     if (r < 0.15) continue;
-    b.push(r < 0.25 ? o.firstRegularId + Math.floor(rng.next() * (o.vocabSize - o.firstRegularId)) : id);
+    b.push(r < 0.25 ? randomRegularId(o, rng) : id);
   }
   return b;
 }
@@ -87,17 +92,17 @@ export function makeInstances(corpus: TokenizedCorpus, o: MaskingOptions, seed: 
       const randomNext = !overlap && (chunk.length === 1 || rng.next() < 0.5);
       if (overlap) {
         b = noisyCopy(a, o, rng);
-        i -= chunk.length - aEnd;
       } else if (randomNext) {
-        // a random other document provides B; the unused tail of this chunk is given back
+        // a random other document provides B
         const other = corpus.docs[order[Math.floor(rng.next() * order.length)]].filter((s) => s.length > 0);
         const start = other.length ? Math.floor(rng.next() * other.length) : 0;
         b = [];
         for (let k = start; k < other.length && b.length < budget - a.length; k++) b.push(...other[k]);
-        i -= chunk.length - aEnd;
       } else {
         b = chunk.slice(aEnd).flat();
       }
+      // a B not taken from this chunk gives the chunk's unused tail back
+      if (overlap || randomNext) i -= chunk.length - aEnd;
       if (!a.length) continue;
       truncatePair(a, b, budget, rng);
       out.push({ ...mask([o.clsId, ...a, o.sepId, ...b, o.sepId], a.length + 2, o, rng), nextLabel: randomNext ? 1 : 0 });
@@ -122,7 +127,7 @@ function mask(tokens: number[], typeBoundary: number, o: MaskingOptions, rng: Ho
   for (const p of chosen) {
     const r = rng.next();
     if (r < 0.8) ids[p] = o.maskId;
-    else if (r < 0.9) ids[p] = o.firstRegularId + Math.floor(rng.next() * (o.vocabSize - o.firstRegularId));
+    else if (r < 0.9) ids[p] = randomRegularId(o, rng);
   }
   return { ids, typeIds, maskedPositions: Int32Array.from(chosen), maskedLabels: labels };
 }

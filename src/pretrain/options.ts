@@ -46,7 +46,8 @@ export type PretrainOptions = Values<typeof PRETRAIN_SPINE>;
  */
 export function pretrainFingerprint(o: PretrainOptions, backendName: string): string {
   const { resume: _r, force: _f, from: _from, init: _init, minutes: _m, logEvery: _l, evalEvery: _e, saveEvery: _s, steps: _n, out: _o, nsp, pairOverlap, ...recipe } = o;
-  return JSON.stringify({ ...recipe, ...(nsp ? { nsp } : {}), ...(pairOverlap ? { pairOverlap } : {}), backend: backendName });
+  const addedLater = Object.entries({ nsp, pairOverlap }).filter(([, on]) => on);
+  return JSON.stringify({ ...recipe, ...Object.fromEntries(addedLater), backend: backendName });
 }
 
 export function pretrainOptions(given: Given<typeof PRETRAIN_SPINE> = {}): PretrainOptions {
