@@ -7,7 +7,13 @@
  * i.e. after the first two steps in a row in which the bind group cache created nothing (about 20 steps,
  * while the buffer pool settles; at most 60).
  *
- *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full]
+ * With `replay`, one more steady step's commands are recorded as the command queue receives them and then
+ * re-issued 25 times through the same queue (parameters staged, pipelines and groups bound, dispatched),
+ * with none of the engine's JavaScript above it: the host cost a recorded-step replay would have. A
+ * timing only: the replayed commands read and write the buffers the recorded step used, which by then
+ * belong to other tensors, so the model is garbage afterwards (the script ends there).
+ *
+ *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full] [replay]
  *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
  */
 import { resolve } from 'node:path';
@@ -62,8 +68,51 @@ while (hostUs.length < 25) {
   loss = (await l.data())[0];
   l.dispose();
 }
-const mean = hostUs.reduce((a, b) => a + b, 0) / hostUs.length;
-hostUs.sort((a, b) => a - b);
 const us = (x: number) => +x.toFixed(1);
-console.log(JSON.stringify({ root, method, dispatches, warmup, host_us_median: us(hostUs[12]), host_us_mean: us(mean), host_us_best: us(hostUs[0]), loss }));
+const summary = (xs: number[], name: string) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { [`${name}_median`]: us(sorted[xs.length >> 1]), [`${name}_mean`]: us(mean), [`${name}_best`]: us(sorted[0]) };
+};
+const replay = process.argv[4] === 'replay' ? await replayed() : {};
+console.log(JSON.stringify({ root, method, dispatches, warmup, ...summary(hostUs, 'host_us'), loss, ...replay }));
+
+/** Record one step's commands at the queue, then time re-issuing them (see the header). */
+async function replayed(): Promise<Record<string, number>> {
+  type Queue = Record<'stageParams' | 'dispatch' | 'upload' | 'clear' | 'copy', (...a: any[]) => any>;
+  const queue = (backend as unknown as { ctx: { queue: Queue } }).ctx.queue;
+  const original = Object.fromEntries((['stageParams', 'dispatch', 'upload', 'clear', 'copy'] as const).map((k) => [k, queue[k].bind(queue)])) as Queue;
+  const recorded: (() => void)[] = [];
+  let staged: [number[], number] = [[], 16];
+  queue.stageParams = (words: number[], bytes: number) => ((staged = [[...words], bytes]), original.stageParams(words, bytes));
+  queue.dispatch = (pipeline, groups: GPUBindGroup[], offset: number, grid: number[]) => {
+    const [words, bytes, g, xyz] = [staged[0], staged[1], [...groups], [...grid]];
+    recorded.push(() => original.dispatch(pipeline, g, original.stageParams(words, bytes), xyz));
+    original.dispatch(pipeline, groups, offset, grid);
+  };
+  queue.upload = (data: ArrayBufferView, dst: GPUBuffer, at: number) => {
+    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    recorded.push(() => original.upload(copy, dst, at));
+    original.upload(data, dst, at);
+  };
+  for (const k of ['clear', 'copy'] as const) {
+    queue[k] = (...a: unknown[]) => (recorded.push(() => original[k](...a)), original[k](...a));
+  }
+  const l = step();
+  Object.assign(queue, original);
+  await l.data();
+  l.dispose();
+  const replayUs: number[] = [];
+  for (let i = 0; i < 25; i++) {
+    const d0 = (backend as { dispatchCount: number }).dispatchCount;
+    submits.reset();
+    const t0 = performance.now();
+    for (const command of recorded) command();
+    const ms = performance.now() - t0;
+    const n = (backend as { dispatchCount: number }).dispatchCount - d0;
+    replayUs.push(((ms - submits.ms()) * 1000) / n);
+    await backend.idle!();
+  }
+  return { replay_commands: recorded.length, ...summary(replayUs, 'replay_host_us') };
+}
 process.exit(0);
