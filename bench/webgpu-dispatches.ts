@@ -4,8 +4,9 @@
  * FFN 64, batch 4 × 8; counts do not depend on these sizes) with clipping and AdamW, as bench/README.md
  * reports it. Host time is the step's synchronous part less the time inside queue.submit (where Mesa's
  * llvmpipe runs the kernels), per dispatch: the median, mean and best of 25 steps once the step is steady,
- * i.e. after the first two steps in a row in which the bind group cache created nothing (about 20 steps,
- * while the buffer pool settles; at most 60).
+ * i.e. after the first two steps in a row in which the bind group cache created nothing (while the buffer
+ * pool settles), and after 20 steps at least (V8's optimised code: a step that settles after 5 would
+ * otherwise be timed ~10 % slower than one that settles after 23); at most 60.
  *
  * With `replay`, one more steady step's commands are recorded as the command queue receives them and then
  * re-issued 25 times through the same queue (parameters staged, pipelines and groups bound, dispatched),
@@ -62,7 +63,7 @@ while (hostUs.length < 25) {
   const l = step();
   const recordMs = performance.now() - t0;
   dispatches = (backend as { dispatchCount: number }).dispatchCount - d0;
-  if (quiet >= 2 || warmup >= 60) hostUs.push(((recordMs - submits.ms()) * 1000) / dispatches);
+  if ((quiet >= 2 && warmup >= 20) || warmup >= 60) hostUs.push(((recordMs - submits.ms()) * 1000) / dispatches);
   else warmup++;
   quiet = misses() === m0 ? quiet + 1 : 0;
   loss = (await l.data())[0];

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as P from '../src/index.ts';
 import type { AdamWStep } from '../src/backends/backend.ts';
-import { adamwComposite, adamwStep } from '../src/optim/adamw-step.ts';
+import { adamwAllStep, adamwComposite, adamwStep } from '../src/optim/adamw-step.ts';
 import { columnNormEma, columnNormEmaComposite } from '../src/prilora/statistics.ts';
 import { isContiguous } from '../src/core/layout.ts';
 import { BACKENDS, RUNS, make, scoped, shapeArb, stored, values, valuesArb, type LayoutKind } from './helpers.ts';
@@ -121,6 +121,46 @@ for (const c of BACKENDS) {
         const want = [1, -2].map((p, i) => referenceStep(p, [0.5, 0.25][i], 0, 0, 1, h).p);
         (await values(r.p)).forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
       })();
+    });
+
+    it('the multi-tensor update (Backend.adamwAll) equals the float64 update; in place exactly where no view shares a storage', async () => {
+      const itemArb = caseArb.chain((k) => fc.record({ k: fc.constant(k), weightDecay: fc.double({ min: 0, max: 0.2, noNaN: true }), viewed: fc.boolean() }));
+      await fc.assert(
+        fc.asyncProperty(fc.array(itemArb, { minLength: 1, maxLength: 11 }), hyperArb, scoped(async (cases, h) => {
+          const items = cases.map(({ k, weightDecay, viewed }) => {
+            // contiguous, or at an offset in a storage that no other tensor holds any more
+            const t = (d: number[]) => {
+              if (k.layout === 'contiguous' || k.shape.length === 0) return make(stored({ shape: k.shape, data: d }, c), c);
+              const row = k.shape.slice(1).reduce((a, b) => a * b, 1);
+              const base = P.tensor([...new Array(row).fill(-7e29), ...d], { dtype: c.dtype, backend: c.backend, shape: [k.shape[0] + 1, ...k.shape.slice(1)] });
+              const tail = P.slice(base, 0, 1);
+              base.dispose();
+              return tail;
+            };
+            const [p, g, m, v] = [k.p, k.g, k.m, k.v].map(t);
+            // another tensor over p's storage: the update must not change it, so it cannot be in place
+            const view = viewed ? p.withLayout(p.layout) : null;
+            return { p, g, mo: { m, v }, mask: k.mask ? t(k.mask) : null, weightDecay, view, k };
+          });
+          const r = adamwAllStep(items, { ...h, weightDecay: 0 });
+          if (!backend().adamwAll) return expect(r).toBeNull();
+          expect(r, 'adamwAll declined contiguous float32 operands').not.toBeNull();
+          for (const [j, it] of items.entries()) {
+            const out = r![j];
+            expect(out.p === it.p, `item ${j}: updated in place`).toBe(it.view === null);
+            const got = await Promise.all([values(out.p), values(out.m), values(out.v)]);
+            if (it.view) expect(await values(it.view), `item ${j}: the view is unchanged`).toEqual(stored({ shape: it.k.shape, data: it.k.p }, c).data);
+            for (let i = 0; i < it.k.p.length; i++) {
+              const want = referenceStep(it.k.p[i], it.k.g[i], it.k.m[i], it.k.v[i], it.k.mask ? it.k.mask[i] : 1, { ...h, weightDecay: it.weightDecay });
+              const tol = 8 * c.tol;
+              expect(Math.abs(got[0][i] - want.p), `item ${j} p[${i}]`).toBeLessThanOrEqual(tol * (1 + want.scale));
+              expect(Math.abs(got[1][i] - want.m), `item ${j} m[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(want.m)));
+              expect(Math.abs(got[2][i] - want.v), `item ${j} v[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(want.v)));
+            }
+          }
+        })),
+        RUNS,
+      );
     });
 
     it('LoRA linear: the fused op equals the formula written out (with a residual), values and gradients, any operand frozen', async () => {

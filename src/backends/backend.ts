@@ -64,6 +64,11 @@ export interface AdamWItem {
   v: View;
   mask: View | null;
   weightDecay: number;
+  /**
+   * p, m and v are held by nothing but the caller's tensors: the backend may update them where they are and
+   * return their own storages as the result (the caller then keeps its tensors as they are).
+   */
+  inPlace?: boolean;
 }
 
 export interface AdamWResult {

@@ -3,7 +3,7 @@
  * backend's fused kernel where it has one (`Backend.adamw`: one pass instead of about ten, no temporaries).
  * The tests hold every fused kernel to the composite.
  */
-import type { AdamWStep } from '../backends/backend.ts';
+import type { AdamWStep, Storage } from '../backends/backend.ts';
 import { add, div, mul, sqrt, sub } from '../ops/elementwise.ts';
 import { wrap } from '../ops/util.ts';
 import { isContiguous } from '../core/layout.ts';
@@ -52,9 +52,16 @@ export function adamwAllStep(
   const fits = items.every((it) =>
     [it.g, it.mo.m, it.mo.v, ...(it.mask ? [it.mask] : [])].every((t) => t.dtype === it.p.dtype && t.shape.join() === it.p.shape.join() && isContiguous(t.layout)) && isContiguous(it.p.layout));
   if (!fits) return null;
+  // in place where no view shares the storages and no item repeats a tensor (a buffer written twice in one dispatch is invalid)
+  const count = new Map<Tensor, number>();
+  for (const it of items) for (const t of [it.p, it.mo.m, it.mo.v]) count.set(t, (count.get(t) ?? 0) + 1);
+  const sole = (t: Tensor) => t.ownsStorage && count.get(t) === 1;
   const r = b.adamwAll(items.map((it) => ({
     p: it.p.view('adamw'), g: it.g.view('adamw'), m: it.mo.m.view('adamw'), v: it.mo.v.view('adamw'), mask: it.mask?.view('adamw') ?? null, weightDecay: it.weightDecay,
+    inPlace: sole(it.p) && sole(it.mo.m) && sole(it.mo.v),
   })), h);
   if (!r) return null;
-  return r.map((x, i) => ({ p: wrap(b, x.p, items[i].p.shape), m: wrap(b, x.m, items[i].p.shape), v: wrap(b, x.v, items[i].p.shape) }));
+  // a storage given back as it came was updated in place: its tensor stays (assignFrom of itself does nothing)
+  const keep = (t: Tensor, s: Storage) => (s === t.view('adamw').storage ? t : wrap(b, s, t.shape));
+  return r.map((x, i) => ({ p: keep(items[i].p, x.p), m: keep(items[i].mo.m, x.m), v: keep(items[i].mo.v, x.v) }));
 }

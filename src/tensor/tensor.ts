@@ -93,6 +93,10 @@ export class Tensor {
   get isDisposed(): boolean {
     return this.shared === null;
   }
+  /** No other tensor (view) shares this one's storage: a kernel may then update it in place. */
+  get ownsStorage(): boolean {
+    return this.live('ownsStorage').refs === 1;
+  }
   get isContiguous(): boolean {
     return isContiguous(this._layout);
   }

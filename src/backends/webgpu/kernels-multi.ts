@@ -79,8 +79,9 @@ export function scaleAll(ctx: GpuContext, xs: readonly View[], factor: View): Gp
 
 /**
  * Backend.adamwAll: as many parameters per dispatch as the storage-buffer limit allows (7 bindings each,
- * 8 with a mask; items grouped by whether they have one). Null where fewer than two fit a dispatch (one
- * adamw per parameter is then as good) or an operand is not contiguous float32 of p's length.
+ * 8 with a mask; 4 and 5 for items updated in place; items grouped by mask and in-place). Null where fewer
+ * than two fit a dispatch (one adamw per parameter is then as good) or an operand is not contiguous float32
+ * of p's length.
  */
 export function adamwAll(ctx: GpuContext, items: readonly AdamWItem[], h: Omit<AdamWStep, 'weightDecay'>): AdamWResult[] | null {
   const fits = items.every((it) => {
@@ -89,12 +90,13 @@ export function adamwAll(ctx: GpuContext, items: readonly AdamWItem[], h: Omit<A
   });
   if (!fits || items.length === 0) return null;
   const limit = ctx.limits.maxStorageBuffersPerStage;
-  if (Math.floor(limit / 8) < 2) return null;
+  const bindings = (masked: boolean, inPlace: boolean) => (inPlace ? 4 : 7) + (masked ? 1 : 0);
+  if (items.some((it) => Math.floor(limit / bindings(it.mask !== null, it.inPlace === true)) < 2)) return null;
   const results: AdamWResult[] = new Array(items.length);
-  for (const masked of [false, true]) {
-    const idx = items.map((_, i) => i).filter((i) => (items[i].mask !== null) === masked);
-    const per = Math.min(8, Math.floor(limit / (masked ? 8 : 7)));
-    const kernel = generatedKernel(`adamw all ${masked} ${per}`, () => adamwAllKernel(masked, per, FLAT_WORKGROUP));
+  for (const [masked, inPlace] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const idx = items.map((_, i) => i).filter((i) => (items[i].mask !== null) === masked && (items[i].inPlace === true) === inPlace);
+    const per = Math.min(8, Math.floor(limit / bindings(masked, inPlace)));
+    const kernel = generatedKernel(`adamw all ${masked} ${per} ${inPlace}`, () => adamwAllKernel(masked, per, FLAT_WORKGROUP, inPlace));
     for (const group of groups(idx, per)) {
       const params = new Params();
       for (const x of [h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2Sqrt]) params.pushFloat(x);
@@ -109,6 +111,14 @@ export function adamwAll(ctx: GpuContext, items: readonly AdamWItem[], h: Omit<A
         const views = it ? [it.p, it.g, it.m, it.v, ...(masked ? [it.mask!] : [])] : null;
         params.push(n, ...(views ? views.map((v) => v.layout.offset) : new Array(masked ? 5 : 4).fill(0)));
         params.pushFloat(it ? 1 - h.lr * it.weightDecay : 1);
+        if (inPlace) {
+          // a missing slot binds scratch of its own (length 0): a buffer written twice in one dispatch is invalid
+          const own = views ? views.map((v) => ctx.own(v.storage)) : Array.from({ length: masked ? 5 : 4 }, () => ctx.allocRaw('float32', 1));
+          storages.push(...own);
+          if (it) results[group[j]] = { p: own[0], m: own[2], v: own[3] };
+          else spare.push(...own);
+          continue;
+        }
         // a missing slot reads the group's first parameter and writes scratch it never touches (length 0)
         const first = items[group[0]];
         storages.push(...(views ?? [first.p, first.g, first.m, first.v, ...(masked ? [first.mask!] : [])]).map((v) => ctx.own(v.storage)));

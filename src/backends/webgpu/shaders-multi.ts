@@ -83,19 +83,21 @@ ${cases}
 
 /**
  * Backend.adamwAll: adamw (shaders-elementwise.ts) for `count` parameters per dispatch, grid z the slot.
- * Bindings per slot: W, G, M, V (, K mask) read; WO, MO, VO written. Parameters: β1, 1 − β1, β2, 1 − β2,
- * eps, lr/bc1, bc2Sqrt (f32 bits), then per slot [length, offsets of W, G, M, V (, K), 1 − lr·wd bits].
+ * Bindings per slot: W, G, M, V (, K mask) read; WO, MO, VO written, or with `inPlace` W, M and V read and
+ * written where they are (each invocation reads and writes only its own element). Parameters: β1, 1 − β1,
+ * β2, 1 − β2, eps, lr/bc1, bc2Sqrt (f32 bits), then per slot [length, offsets of W, G, M, V (, K), 1 − lr·wd bits].
  */
-export function adamwAllKernel(masked: boolean, count: number, workgroup: number): Kernel {
+export function adamwAllKernel(masked: boolean, count: number, workgroup: number, inPlace: boolean): Kernel {
   const ins = masked ? ['W', 'G', 'M', 'V', 'K'] : ['W', 'G', 'M', 'V'];
-  const per = ins.length + 3;
+  const written = inPlace ? ['W', 'M', 'V'] : ['WO', 'MO', 'VO'];
+  const bound = inPlace ? ins : [...ins, ...written];
   const slotWords = ins.length + 2;
   const decls: string[] = [];
   const cases: string[] = [];
   for (let j = 0; j < count; j++) {
     const at = (k: number) => `p(${7 + j * slotWords + k}u)`;
-    ins.forEach((name, k) => decls.push(`@group(0) @binding(${j * per + k}) var<storage, read> ${name}${j}: array<f32>;`));
-    ['WO', 'MO', 'VO'].forEach((name, k) => decls.push(`@group(0) @binding(${j * per + ins.length + k}) var<storage, read_write> ${name}${j}: array<f32>;`));
+    bound.forEach((name, k) => decls.push(`@group(0) @binding(${j * bound.length + k}) var<storage, ${written.includes(name) ? 'read_write' : 'read'}> ${name}${j}: array<f32>;`));
+    const out = (k: number) => (inPlace ? `${written[k]}${j}[${at(k === 0 ? 1 : k + 2)} + i]` : `${written[k]}${j}[i]`);
     cases.push(`    case ${j}u: {
       if (i >= ${at(0)}) { return; }
       let g = G${j}[${at(2)} + i];
@@ -103,13 +105,13 @@ export function adamwAllKernel(masked: boolean, count: number, workgroup: number
       let v = f(2u) * V${j}[${at(4)} + i] + f(3u) * (g * g);
       let next = W${j}[${at(1)} + i] * bitcast<f32>(${at(slotWords - 1)}) - (m / (sqrt(v) / f(6u) + f(4u))) * f(5u);
       let keep = ${masked ? `K${j}[${at(5)} + i]` : '1.0'};
-      WO${j}[i] = next * keep;
-      MO${j}[i] = m * keep;
-      VO${j}[i] = v * keep;
+      ${out(0)} = next * keep;
+      ${out(1)} = m * keep;
+      ${out(2)} = v * keep;
     }`);
   }
   const source = `${decls.join('\n')}
-${paramsBlock(count * per, 7 + count * slotWords)}
+${paramsBlock(count * bound.length, 7 + count * slotWords)}
 fn f(k: u32) -> f32 { return bitcast<f32>(p(k)); }
 @compute @workgroup_size(${workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -119,6 +121,6 @@ ${cases.join('\n')}
     default: {}
   }
 }`;
-  const kinds = Array.from({ length: count }, () => [...ins.map(() => 'read' as const), 'write' as const, 'write' as const, 'write' as const]).flat();
-  return { label: `adamw ×${count}${masked ? ' masked' : ''}`, source, bindings: [...kinds, 'uniform'] };
+  const kinds = Array.from({ length: count }, () => bound.map((name) => (written.includes(name) ? ('write' as const) : ('read' as const)))).flat();
+  return { label: `adamw ×${count}${masked ? ' masked' : ''}${inPlace ? ' in place' : ''}`, source, bindings: [...kinds, 'uniform'] };
 }
