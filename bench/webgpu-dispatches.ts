@@ -8,9 +8,11 @@
  * pool settles), and after 20 steps at least (V8's optimised code: a step that settles after 5 would
  * otherwise be timed ~10 % slower than one that settles after 23); at most 60.
  *
- * With `replay`, one more steady step's commands are recorded as the command queue receives them and then
- * re-issued 25 times through the same queue (parameters staged, pipelines and groups bound, dispatched),
- * with none of the engine's JavaScript above it: the host cost a recorded-step replay would have. A
+ * With `replay`, two more steady steps' commands are recorded as the command queue receives them and
+ * compared (commands that bind other pipelines, bind groups or grids; commands whose parameters or
+ * uploaded data alone differ, by kernel), then the second step's are re-issued 25 times through the same
+ * queue (parameters staged, pipelines and groups bound, dispatched), with none of the engine's JavaScript
+ * above it: the host cost a recorded-step replay would have. A
  * timing only: the replayed commands read and write the buffers the recorded step used, which by then
  * belong to other tensors, so the model is garbage afterwards (the script ends there).
  *
@@ -78,42 +80,72 @@ const summary = (xs: number[], name: string) => {
 const replay = process.argv[4] === 'replay' ? await replayed() : {};
 console.log(JSON.stringify({ root, method, dispatches, warmup, ...summary(hostUs, 'host_us'), loss, ...replay }));
 
-/** Record one step's commands at the queue, then time re-issuing them (see the header). */
-async function replayed(): Promise<Record<string, number>> {
+/**
+ * Record two consecutive steps' commands at the queue and compare them (what a replay may take as fixed),
+ * then time re-issuing the second (see the header).
+ */
+async function replayed(): Promise<Record<string, unknown>> {
   type Queue = Record<'stageParams' | 'dispatch' | 'upload' | 'clear' | 'copy', (...a: any[]) => any>;
-  const queue = (backend as unknown as { ctx: { queue: Queue } }).ctx.queue;
+  const ctx = (backend as unknown as { ctx: { queue: Queue; launch: (kernel: { label: string }, ...a: unknown[]) => void } }).ctx;
+  const queue = ctx.queue;
   const original = Object.fromEntries((['stageParams', 'dispatch', 'upload', 'clear', 'copy'] as const).map((k) => [k, queue[k].bind(queue)])) as Queue;
-  const recorded: (() => void)[] = [];
+  const launch = ctx.launch.bind(ctx);
+  /** a command: what must be the same object in two steps (`fixed`), its data (`data`), and how to issue it again */
+  type Command = { label: string; fixed: unknown[]; data: number[]; run: () => void };
+  let recorded: Command[] = [];
   let staged: [number[], number] = [[], 16];
+  let label = '';
+  ctx.launch = (kernel, ...a) => ((label = kernel.label), launch(kernel, ...a));
   queue.stageParams = (words: number[], bytes: number) => ((staged = [[...words], bytes]), original.stageParams(words, bytes));
   queue.dispatch = (pipeline, groups: GPUBindGroup[], offset: number, grid: number[]) => {
     const [words, bytes, g, xyz] = [staged[0], staged[1], [...groups], [...grid]];
-    recorded.push(() => original.dispatch(pipeline, g, original.stageParams(words, bytes), xyz));
+    recorded.push({ label, fixed: [pipeline, ...g, ...xyz], data: words, run: () => original.dispatch(pipeline, g, original.stageParams(words, bytes), xyz) });
     original.dispatch(pipeline, groups, offset, grid);
   };
   queue.upload = (data: ArrayBufferView, dst: GPUBuffer, at: number) => {
     const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    recorded.push(() => original.upload(copy, dst, at));
+    recorded.push({ label: 'upload', fixed: [dst, at, copy.length], data: [...copy], run: () => original.upload(copy, dst, at) });
     original.upload(data, dst, at);
   };
   for (const k of ['clear', 'copy'] as const) {
-    queue[k] = (...a: unknown[]) => (recorded.push(() => original[k](...a)), original[k](...a));
+    queue[k] = (...a: unknown[]) => (recorded.push({ label: k, fixed: a, data: [], run: () => original[k](...a) }), original[k](...a));
   }
-  const l = step();
+  const record = async () => {
+    recorded = [];
+    const l = step();
+    await l.data();
+    l.dispose();
+    return recorded;
+  };
+  const [first, second] = [await record(), await record()];
   Object.assign(queue, original);
-  await l.data();
-  l.dispose();
+  ctx.launch = launch;
+  // what differs between the two: commands that bind other objects, and commands whose data alone differs
+  const same = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const bound: string[] = [];
+  const data = new Map<string, number>();
+  if (first.length !== second.length) bound.push(`${first.length} vs ${second.length} commands`);
+  else {
+    first.forEach((c, i) => {
+      const d = second[i];
+      if (c.label !== d.label || !same(c.fixed, d.fixed)) bound.push(`${i}: ${c.label}`);
+      else if (!same(c.data, d.data)) data.set(c.label, (data.get(c.label) ?? 0) + 1);
+    });
+  }
   const replayUs: number[] = [];
   for (let i = 0; i < 25; i++) {
     const d0 = (backend as { dispatchCount: number }).dispatchCount;
     submits.reset();
     const t0 = performance.now();
-    for (const command of recorded) command();
+    for (const command of second) command.run();
     const ms = performance.now() - t0;
     const n = (backend as { dispatchCount: number }).dispatchCount - d0;
     replayUs.push(((ms - submits.ms()) * 1000) / n);
     await backend.idle!();
   }
-  return { replay_commands: recorded.length, ...summary(replayUs, 'replay_host_us') };
+  return {
+    replay_commands: second.length, ...summary(replayUs, 'replay_host_us'),
+    steps_bind_differently: bound.slice(0, 8), steps_bind_differently_count: bound.length, steps_data_differs: Object.fromEntries(data),
+  };
 }
 process.exit(0);
