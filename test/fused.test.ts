@@ -247,7 +247,7 @@ for (const c of BACKENDS) {
       );
     });
 
-    it('LoRA input statistics: fused column-norm EMA equals the float64 formula; masked rows never count', async () => {
+    it('LoRA input statistics: fused column-norm EMA equals the float64 formula; masked rows never count; in place only where prev owns its storage', async () => {
       const spy = backend().columnNormEma ? vi.spyOn(backend() as Required<P.Backend>, 'columnNormEma') : null;
       const statsArb = fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 7 })).chain(([rows, cols]) =>
         fc.record({
@@ -256,6 +256,8 @@ for (const c of BACKENDS) {
           mask: fc.option(fc.array(fc.constantFrom(0, 1), { minLength: rows, maxLength: rows })),
           beta: fc.double({ min: 0, max: 0.999, noNaN: true }),
           layout: fc.constantFrom<LayoutKind>('contiguous', 'offset', 'transposed'),
+          // an offset prev is a view into a larger tensor that must not change
+          prevLayout: fc.constantFrom<LayoutKind>('contiguous', 'offset'),
           composite: fc.boolean(),
         }),
       );
@@ -268,8 +270,14 @@ for (const c of BACKENDS) {
           const junk = { shape: x.shape, data: x.data.map((v, i) => (k.mask?.[Math.floor(i / cols)] === 0 ? 1e3 : v)) };
           const tx = make(junk, c, k.layout);
           const mask = k.mask ? P.tensor(k.mask, { dtype: 'int32', backend: c.backend }) : null;
-          const got = await values((k.composite ? columnNormEmaComposite : columnNormEma)(tx, mask, make(prev, c), k.beta));
-          if (!k.composite) expect(spy?.mock.calls.length ?? 0, 'fused kernel calls').toBe(spy && isContiguous(tx.layout) ? 1 : 0);
+          const prevT = make(prev, c, k.prevLayout), owned = prevT.ownsStorage;
+          const result = (k.composite ? columnNormEmaComposite : columnNormEma)(tx, mask, prevT, k.beta);
+          const got = await values(result);
+          const fused = !k.composite && spy !== null && isContiguous(tx.layout);
+          if (!k.composite) expect(spy?.mock.calls.length ?? 0, 'fused kernel calls').toBe(fused ? 1 : 0);
+          if (fused) expect(spy!.mock.calls[0][4], 'asked to work in place').toBe(owned);
+          expect(result === prevT, 'the result is prev, updated in place').toBe(fused && owned);
+          if (result !== prevT) expect(await values(prevT), 'prev unchanged').toEqual(prev.data);
           for (let j = 0; j < cols; j++) {
             let sq = 0;
             for (let r = 0; r < rows; r++) {

@@ -86,6 +86,19 @@ describe.skipIf(!gpu)('webgpu backend', () => {
     expect(() => backend.free(c)).toThrow(/freed/);
   });
 
+  it('a full pool destroys a freed buffer only after the recorded commands that use it are submitted', async () => {
+    const unpooled = await P.createWebGPUBackend({ maxPooledBytes: 0 });
+    try {
+      const x = P.tensor([1, 2, 3, 4], { backend: unpooled });
+      // the sum is freed when tidy ends, before anything is submitted; the product still reads it
+      const y = P.tidy(() => P.mul(P.add(x, 1), 2));
+      expect([...(await y.data())]).toEqual([4, 6, 8, 10]);
+      expect(unpooled.poolStats().pooled).toBe(0);
+    } finally {
+      unpooled.destroy();
+    }
+  });
+
   it('commands are batched: a chain of kernels is one submit, made when the result is read', async () => {
     const x = P.ones([64], on);
     await x.data();
@@ -169,7 +182,7 @@ describe.skipIf(!gpu)('webgpu backend', () => {
     }
   });
 
-  it('PRILoRA step: AdamW is one multi-tensor dispatch per group of parameters, the statistics one kernel per adapter; results equal the composites', async () => {
+  it('PRILoRA step: AdamW is one multi-tensor dispatch per group of parameters, the statistics one in-place kernel per adapter; results equal the composites', async () => {
     const cfg = parseBertConfig({
       model_type: 'bert', vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 24,
       max_position_embeddings: 16, num_labels: 2, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0,
@@ -191,8 +204,11 @@ describe.skipIf(!gpu)('webgpu backend', () => {
       const setup = P.applyMethod(model, 'prilora', { rankStart: 2, rankEnd: 4 });
       const opt = new P.AdamW(P.paramGroups(model, 0.01), { lr: 0.05 });
       const trained = opt.params.filter((p) => p.requiresGrad);
+      const statStorages = setup.adapters.map((a) => a.stats!.view('test').storage);
       for (let i = 0; i < 3; i++) {
         P.tidy(() => P.withTokenMask(attentionMask, () => model.forward({ inputIds, attentionMask, labels }).loss!).backward());
+        // the statistics' EMA runs in place too (nothing else holds a view of them)
+        if (fused) expect(setup.adapters.every((a, j) => a.stats!.view('test').storage === statStorages[j]), 'statistics keep their storages').toBe(true);
         const before = backend.dispatchCount;
         const storages = trained.map((p) => p.view('test').storage);
         opt.update();

@@ -210,9 +210,11 @@ export interface Backend {
    * Optional: PRILoRA's input statistics in one pass. x: contiguous [rows, cols]; rowMask: contiguous [rows]
    * of 0/1 in x's dtype, or null; prev: contiguous [cols]. Returns [cols]:
    *   β·prev[c] + (1 − β)·√(Σ_r mask[r]·x[r, c]²), rows with mask 0 skipped (not multiplied by 0).
-   * Null where this device cannot; the caller then uses ops (prilora/statistics.ts).
+   * inPlace: no other view shares prev's storage, so the result may be written there and that storage
+   * returned (a training step then binds the same buffer every time). Null where this device cannot; the
+   * caller then uses ops (prilora/statistics.ts).
    */
-  columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number): Storage | null;
+  columnNormEma?(x: View, rowMask: View | null, prev: View, beta: number, inPlace?: boolean): Storage | null;
   /**
    * Optional: `adamw` for many parameters in few dispatches (multi-tensor), each item with its own weight
    * decay (h.weightDecay is not used); results in the items' order. Null where the device cannot (the

@@ -20,15 +20,20 @@ export function columnNormEmaComposite(rows: Tensor, rowMask: Tensor | null, pre
   });
 }
 
-/** The same on the backend's fused kernel when it has one and the operands fit it, else the composite. */
+/**
+ * The same on the backend's fused kernel when it has one and the operands fit it, else the composite.
+ * Where no view shares prev's storage the kernel may update it in place: the result is then prev itself.
+ */
 export function columnNormEma(rows: Tensor, rowMask: Tensor | null, prev: Tensor, beta: number): Tensor {
   const b = rows.backend;
   const fits = isContiguous(rows.layout) && isContiguous(prev.layout) && (!rowMask || (isContiguous(rowMask.layout) && rowMask.size === rows.shape[0]));
   if (!b.columnNormEma || !fits) return columnNormEmaComposite(rows, rowMask, prev, beta);
   return tidy(() => {
     const mask = rowMask && castLike(rowMask, rows);
-    const r = b.columnNormEma!(rows.view('columnNormEma'), mask?.view('columnNormEma') ?? null, prev.view('columnNormEma'), beta);
-    return r ? wrap(b, r, prev.shape) : columnNormEmaComposite(rows, rowMask, prev, beta);
+    const before = prev.view('columnNormEma');
+    const r = b.columnNormEma!(rows.view('columnNormEma'), mask?.view('columnNormEma') ?? null, before, beta, prev.ownsStorage);
+    if (!r) return columnNormEmaComposite(rows, rowMask, prev, beta);
+    return r === before.storage ? prev : wrap(b, r, prev.shape);
   });
 }
 

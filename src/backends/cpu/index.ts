@@ -241,10 +241,12 @@ export class CpuBackend implements Backend {
     return out;
   }
 
-  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): Storage {
+  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number, inPlace = false): Storage {
     const [rows, cols] = x.layout.shape;
-    const out = this.output(x.storage.dtype, [cols]);
-    columnNormEmaInto(this.flat(x), rowMask && this.flat(rowMask), this.flat(prev), rows, cols, beta, out.data);
+    const from = this.flat(prev);
+    // in place, each element of prev is read before it is written
+    const out = inPlace ? this.own(prev.storage) : this.output(x.storage.dtype, [cols]);
+    columnNormEmaInto(this.flat(x), rowMask && this.flat(rowMask), from, rows, cols, beta, inPlace ? out.data.subarray(from.offset) : out.data);
     return out;
   }
 

@@ -39,6 +39,8 @@ export class CommandQueue {
   private arena: Arena | null = null;
   /** upload buffers referenced by the recorded commands: unmapped at submit, then destroyed */
   private uploads: GPUBuffer[] = [];
+  /** buffers given up while recorded commands may still use them: destroyed after the submit */
+  private retired: GPUBuffer[] = [];
   /** the kernel parameters of the commands being recorded */
   readonly params: ParamArena;
   /** while set, every dispatch runs in a pass of its own with timestamps (the census) */
@@ -150,8 +152,18 @@ export class CommandQueue {
     this.submitSeconds += (performance.now() - t0) / 1000;
     this.submits++;
     if (timed) this.timer!.collect(timed);
-    for (const b of this.uploads) b.destroy();
+    for (const b of [...this.uploads, ...this.retired]) b.destroy();
     this.uploads = [];
+    this.retired = [];
+  }
+
+  /**
+   * Destroy `buffer` once the commands recorded so far are submitted (WebGPU keeps a destroyed buffer
+   * alive for submitted work, not for recorded work: destroying it now would fail the next submit).
+   */
+  destroyAfterSubmit(buffer: GPUBuffer): void {
+    if (this.encoder) this.retired.push(buffer);
+    else buffer.destroy();
   }
 
   /** The first `byteSize` bytes of `src` once every command recorded before this call has run. */

@@ -68,7 +68,10 @@ export class GpuContext {
       uniformAlign: Math.max(16, opened.limits.uniformOffsetAlignment),
     });
     this.bindGroups = new BindGroupCache(this.device, this.queue.params);
-    this.pool = new BufferPool(this.device, opts.maxPooledBytes, (b) => this.bindGroups.forget(b));
+    this.pool = new BufferPool(this.device, opts.maxPooledBytes, (b) => {
+      this.bindGroups.forget(b);
+      this.queue.destroyAfterSubmit(b);
+    });
     this.pipelines = new PipelineCache(this.device, opened.limits.maxBindGroups);
   }
 

@@ -201,16 +201,16 @@ export class Kernels {
     return scaleAll(this.ctx, xs, factor);
   }
 
-  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number): GpuStorage {
+  columnNormEma(x: View, rowMask: View | null, prev: View, beta: number, inPlace: boolean): GpuStorage {
     const [rows, cols] = x.layout.shape;
-    const out = this.ctx.allocRaw('float32', cols);
+    const out = inPlace ? this.ctx.own(prev.storage) : this.ctx.allocRaw('float32', cols);
     if (cols === 0) return out;
     const params = new Params();
     params.push(cols, rows, x.layout.offset, rowMask?.layout.offset ?? 0, prev.layout.offset);
     params.pushFloat(beta);
-    const storages = [x, prev, ...(rowMask ? [rowMask] : [])].map((v) => this.ctx.own(v.storage));
-    const kernel = generatedKernel(`columnNormEma ${rowMask !== null}`, () => columnNormEmaKernel(rowMask !== null));
-    this.ctx.launch(kernel, [...storages, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP), () => ({ shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols }));
+    const inputs = [x, ...(rowMask ? [rowMask] : []), ...(inPlace ? [] : [prev])].map((v) => this.ctx.own(v.storage));
+    const kernel = generatedKernel(`columnNormEma ${rowMask !== null} ${inPlace}`, () => columnNormEmaKernel(rowMask !== null, inPlace));
+    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP), () => ({ shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols }));
     return out;
   }
 

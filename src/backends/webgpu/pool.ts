@@ -50,11 +50,14 @@ export class BufferPool {
   private pooled = 0;
   private pooledBytes = 0;
 
-  /** Buffers beyond `maxPooledBytes` are destroyed on release instead of kept; `onDestroy` hears of each first. */
+  /**
+   * Buffers beyond `maxPooledBytes` go to `retire` on release instead of being kept: commands recorded but
+   * not yet submitted may still use them, so only the owner of the command queue knows when to destroy them.
+   */
   constructor(
     private readonly device: GPUDevice,
     private readonly maxPooledBytes: number,
-    private readonly onDestroy: (buffer: GPUBuffer) => void = () => {},
+    private readonly retire: (buffer: GPUBuffer) => void,
   ) {}
 
   /** A buffer of at least `bytes`; `fresh` is true when it was just created (and so holds zeros). */
@@ -74,8 +77,7 @@ export class BufferPool {
 
   release(buffer: GPUBuffer, size: number): void {
     if (this.pooledBytes + size > this.maxPooledBytes) {
-      this.onDestroy(buffer);
-      buffer.destroy();
+      this.retire(buffer);
       return;
     }
     let list = this.idle.get(size);
@@ -93,14 +95,9 @@ export class BufferPool {
     this.pooledBytes += size;
   }
 
-  /** Destroy every idle buffer (device memory back to the driver). */
+  /** Retire every idle buffer (device memory back to the driver). */
   trim(): void {
-    for (const list of this.idle.values()) {
-      for (const b of list) {
-        this.onDestroy(b);
-        b.destroy();
-      }
-    }
+    for (const list of this.idle.values()) for (const b of list) this.retire(b);
     this.idle.clear();
     this.pooled = 0;
     this.pooledBytes = 0;

@@ -142,10 +142,12 @@ ${flatEntry(FLAT_WORKGROUP, `${offsets}
  * addresses of each row, so the loads coalesce. Parameters: [cols, rows, x offset, mask offset,
  * prev offset, β as f32 bits]; `masked` adds the row-mask binding.
  */
-export function columnNormEmaKernel(masked: boolean): Kernel {
-  const inputs = masked ? ['X', 'PREV', 'MASK'] : ['X', 'PREV'];
+export function columnNormEmaKernel(masked: boolean, inPlace: boolean): Kernel {
+  // in place, PREV is the output: each invocation reads and then writes its own element
+  const inputs = ['X', ...(masked ? ['MASK'] : []), ...(inPlace ? [] : ['PREV'])];
+  const output = inPlace ? 'PREV' : 'Y';
   const source = `${inputs.map((name, j) => `@group(0) @binding(${j}) var<storage, read> ${name}: array<f32>;`).join('\n')}
-@group(0) @binding(${inputs.length}) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(${inputs.length}) var<storage, read_write> ${output}: array<f32>;
 ${paramsBlock(inputs.length + 1, 6)}
 ${flatEntry(FLAT_WORKGROUP, `  let cols = p(0u);
   var acc = 0.0;
@@ -154,8 +156,8 @@ ${flatEntry(FLAT_WORKGROUP, `  let cols = p(0u);
     ${masked ? 'let k = MASK[p(3u) + r];\n    if (k != 0.0) { acc += k * v * v; }' : 'acc += v * v;'}
   }
   let beta = bitcast<f32>(p(5u));
-  Y[i] = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(acc);`)}`;
-  return { label: `columnNormEma${masked ? ' masked' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'uniform'] };
+  ${inPlace ? 'PREV[p(4u) + i]' : 'Y[i]'} = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(acc);`)}`;
+  return { label: `columnNormEma${masked ? ' masked' : ''}${inPlace ? ' in place' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'uniform'] };
 }
 
 /**
