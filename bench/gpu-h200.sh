@@ -65,30 +65,40 @@ run() {
   local node=/tmp/prilora-node
   unxz_to "$GPU/node.xz" "$node" && chmod +x "$node"
   unxz_to "$GPU/node_modules/webgpu/dist/linux-x64/dawn.node.xz" "$GPU/node_modules/webgpu/dist/linux-x64/dawn.node"
-  local out=${OUT:-/tmp/prilora-gpu}
-  mkdir -p "$out"
+  # logs in $work; $out (the device tool brings back 8 files at most) gets one archive, renewed after each
+  # command so that a run stopped at its limit still returns what finished, and the table
+  local out=${OUT:-/tmp/prilora-gpu} work=/tmp/prilora-gpu-work
+  rm -rf "$work" && mkdir -p "$out" "$work"
   local cli=("$node" "$GPU/bundle/prilora.mjs")
-  local ns step budget
+  local ns step census budget
   if [ "$small" = 1 ]; then
-    ns="256 512"; step=(--size deep --batch 2 --seq 16 --steps 2 --warmup 1); budget=240
+    ns="256 512"; step=(--size deep --batch 2 --seq 16 --steps 2 --warmup 1); census=(--size deep --batch 2 --seq 16); budget=240
   else
-    ns="4096 8192"; step=(--size base --batch 32 --seq 128); budget=150
+    ns="4096 8192"; step=(--size base --batch 32 --seq 128); census=("${step[@]}"); budget=80
   fi
   # each command leaves its JSON line (its last line) in $out/NAME.json and the rest in $out/NAME.log
   one() {
     local name=$1 limit=$2; shift 2
-    if timeout "$limit" "${cli[@]}" "$@" --backend webgpu --json >"$out/$name.log" 2>&1; then :; else echo "{\"error\":\"exit $? (timeout $limit s?)\"}" >>"$out/$name.log"; fi
-    tail -n 1 "$out/$name.log" >"$out/$name.json"
+    local t0=$SECONDS
+    if timeout "$limit" "${cli[@]}" "$@" --backend webgpu --json >"$work/$name.log" 2>&1; then :; else echo "{\"error\":\"exit $? (timeout $limit s?)\"}" >>"$work/$name.log"; fi
+    tail -n 1 "$work/$name.log" >"$work/$name.json"
+    echo "$name: $((SECONDS - t0)) s" | tee -a "$work/times.txt"
+    tar czf "$out/results.tgz" -C "$work" .
   }
   # correctness on the GPU before any timing; the adapter line is the first line of every log
-  one gradcheck 120 gradcheck
-  one fixture 120 check-fixture test/fixtures/hf/bert_cls
-  for n in $ns; do one "matmul-$n" 120 bench matmul --n "$n"; done
-  for m in lora full prilora; do one "train-$m" "$budget" bench train-step "${step[@]}" --method "$m"; done
+  # the limits add up to under 9 minutes, inside one device call
+  one gradcheck 40 gradcheck
+  one fixture 40 check-fixture test/fixtures/hf/bert_cls
+  for n in $ns; do one "matmul-$n" 50 bench matmul --n "$n"; done
+  one train-lora "$budget" bench train-step "${step[@]}" --method lora
+  # where the LoRA step's GPU time goes: every kernel timed by timestamp queries
+  one census-run 50 bench train-step "${census[@]}" --method lora --census run
+  for m in full prilora; do one "train-$m" "$budget" bench train-step "${step[@]}" --method "$m"; done
+  one census-prilora 50 bench train-step "${census[@]}" --method prilora --census run
   # the kernels of one BERT-base LoRA step at 32 x 128 (counted, not run: any device, a second or two)
-  one census 60 bench train-step --size base --batch 32 --seq 128 --method lora --census dry
-  grep -m1 '^webgpu:' "$out/gradcheck.log" >"$out/adapter.txt" || echo 'webgpu: (no adapter line)' >"$out/adapter.txt"
-  "$node" "$GPU/gpu-table.mjs" "$out" "$GPU/anchors.jsonl" "$small"
+  one census 30 bench train-step --size base --batch 32 --seq 128 --method lora --census dry
+  grep -m1 '^webgpu:' "$work/gradcheck.log" >"$work/adapter.txt" || echo 'webgpu: (no adapter line)' >"$work/adapter.txt"
+  "$node" "$GPU/gpu-table.mjs" "$work" "$GPU/anchors.jsonl" "$small" | tee "$out/table.md"
 }
 
 case "${1:-}" in

@@ -48,3 +48,16 @@ console.log('');
 console.log('| measure | prilora (webgpu) | PyTorch fp32, H200 | ratio | goal |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+
+// where the LoRA step's GPU time went (the census with timestamp queries): the 20 costliest rows and the total
+let censusLines = [];
+try {
+  censusLines = readFileSync(join(out, 'census-run.log'), 'utf8').split('\n').filter((l) => l.startsWith('|'));
+} catch {}
+if (censusLines.length > 3 && censusLines[0].includes('GPU ms')) {
+  const ms = (l) => Number(l.split('|').at(-2));
+  const body = censusLines.slice(2, -1).sort((a, b) => ms(b) - ms(a));
+  console.log('');
+  console.log(`LoRA step, ${small ? 'small' : 'BERT-base 32×128'}: the ${Math.min(20, body.length)} kernels with the most GPU time (timestamp queries)`);
+  for (const l of [...censusLines.slice(0, 2), ...body.slice(0, 20), censusLines.at(-1)]) console.log(l);
+} else console.log(`\ncensus with GPU times: ${censusLines.length ? 'no timestamps on this device' : 'no result'}`);

@@ -111,7 +111,7 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
     expect(census.rows[0].flops).toBe(2 * 40 * 1100 * 24);
   });
 
-  it('a long-k product with a side ≤ 16 (LoRA weight gradients) is one long-k dispatch, in every layout and view', async () => {
+  it('a long-k product with a side ≤ 16 (LoRA weight gradients) is one skinny dispatch, in every layout and view; its invocations along x follow the wide operand\'s contiguous side', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -128,7 +128,9 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
             backend.startCensus();
             const y = await P.matmul(maybeT(rows(a.dev), c.ta), maybeT(w.dev, c.tb)).data();
             const census = await backend.stopCensus();
-            expect(census.rows.map((row) => row.kernel)).toEqual([`matmul long-k 16x16 narrow ${c.narrowM ? 'm' : 'n'} = ${c.r}`]);
+            // the wide operand is stored along k: B = wᵀ where narrow is m, A untransposed where it is n
+            const alongX = (c.narrowM ? c.tb : !c.ta) ? 'k' : 'wide';
+            expect(census.rows.map((row) => row.kernel)).toEqual([expect.stringMatching(new RegExp(`^matmul skinny \\d+x\\d+ ${alongX} along x, narrow ${c.narrowM ? 'm' : 'n'} = ${c.r}$`))]);
             expect(worst(y, P.matmul(maybeT(rows(a.cpu), c.ta), maybeT(w.cpu, c.tb)).dataSync())).toBeLessThan(1e-4);
           } finally {
             scope.end();

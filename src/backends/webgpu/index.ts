@@ -17,7 +17,7 @@ import { GpuContext } from './context.ts';
 import { describeAdapter, openDevice, type AdapterDescription, type OpenedDevice } from './device.ts';
 import { adamwAll } from './kernels-multi.ts';
 import { Kernels, type KernelPolicy } from './kernels.ts';
-import { LONG_K_BYTES_PER_NARROW, LONG_K_MAX_NARROW } from './shaders-matmul-long-k.ts';
+import { LONG_K_MAX_NARROW } from './shaders-matmul-long-k.ts';
 import type { PoolStats } from './pool.ts';
 
 export interface WebGPUBackendOptions {
@@ -252,8 +252,7 @@ function chooseTilings(l: OpenedDevice['limits']): Pick<KernelPolicy, 'tiling' |
   const narrowTiling = skinny ? { wx: 4, wy: 32, tm: 4, tn: 4, bk: 16 } : null;
   const shortTiling = skinny ? { wx: 32, wy: 4, tm: 4, tn: 4, bk: 16 } : null;
   if (!fits256) return { tiling: { wx: 8, wy: 8, tm: 4, tn: 4, bk: 16 }, largeTiling: null, narrowTiling, shortTiling, longKNarrowMax: 0 };
-  const longKNarrowMax = Math.min(LONG_K_MAX_NARROW, Math.floor(l.maxWorkgroupStorageBytes / LONG_K_BYTES_PER_NARROW));
-  return { tiling: { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 }, largeTiling: { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 }, narrowTiling, shortTiling, longKNarrowMax };
+  return { tiling: { wx: 16, wy: 16, tm: 4, tn: 4, bk: 16 }, largeTiling: { wx: 16, wy: 16, tm: 8, tn: 8, bk: 8 }, narrowTiling, shortTiling, longKNarrowMax: LONG_K_MAX_NARROW };
 }
 
 /** Open a device (see WebGPUBackendOptions.gpu) and build a backend on it. */

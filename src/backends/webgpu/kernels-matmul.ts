@@ -5,10 +5,10 @@
  * - A weight broadcast over batch dims (`x·Wᵀ` on [batch, t, in]) is one [batch·t, in] product: the batch
  *   folds into m whenever A's batch stride continues its rows and B's is 0, so linears get the big tiles.
  * - The tiled kernel's loads follow each operand's layout (which of its strides is 1).
- * - Long-k products with one side at most 16 wide (LoRA's weight gradients: 8×768 outputs over 4096 tokens)
- *   run as one workgroup per 16 columns of the wide side over the whole k (shaders-matmul-long-k.ts); other
- *   long-k products with few output tiles split k over the grid's z and sum the partial products in a
- *   second dispatch.
+ * - Products with one side at most 16 wide (LoRA's rank-r products) whose tiles would be too few for the
+ *   device, or whose k is long, run on the skinny kernel: a workgroup per 8 outputs of the wide side,
+ *   its invocations sharing k (shaders-matmul-long-k.ts); other long-k products with few output tiles split
+ *   k over the grid's z and sum the partial products in a second dispatch.
  * - An epilogue (scale, bias, addend) is applied as the outputs are stored, after an optional second
  *   product of the same output shape has been summed in (LoRA's two products into one output).
  */
@@ -20,7 +20,8 @@ import { coalesce, Params } from './layouts.ts';
 import { generatedKernel } from './pipelines.ts';
 import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { matmulSimpleKernel, matmulTiledKernel, tiledLabel, tileM, tileN, vec4Fits, type MatmulEpilogue, type MatmulTiling, type OperandLoads, type TiledVariant } from './shaders-matmul.ts';
-import { longKGrid, longKLabel, matmulLongKKernel, type LongKVariant } from './shaders-matmul-long-k.ts';
+import { longKBytes, longKGrid, longKLabel, matmulLongKKernel, type LongKVariant } from './shaders-matmul-long-k.ts';
+import type { DeviceLimits } from './device.ts';
 import { reduceKernel } from './shaders-reduce.ts';
 
 export interface MatmulPolicy {
@@ -103,10 +104,10 @@ export function recordMatmul(ctx: GpuContext, policy: MatmulPolicy, a: View, b: 
     return out;
   }
   const plain = batch === 1 && !e.scale && !e.bias && !e.addend && !e.plus;
-  const longK = plain && chooseLongK(policy, m, n, k, ctx.limits.maxWorkgroupsPerDimension);
+  const longK = batch === 1 && !e.bias && !e.addend && !e.plus && chooseLongK(policy, ctx.limits, m, n, k, tiles[0] * tiles[1], { sar, sac, sbr, sbc }, e.scale);
   if (longK) {
     const kernel = generatedKernel(longKLabel(longK), () => matmulLongKKernel(longK));
-    ctx.launch(kernel, [...inputs, out], params, longKGrid(longK.narrow === 'n' ? m : n), info);
+    ctx.launch(kernel, [...inputs, out], params, longKGrid(longK, Math.max(m, n)), info);
     return out;
   }
   const splits = plain ? chooseSplits(policy.splitK, tiles[0] * tiles[1], k, t.bk) : 1;
@@ -165,12 +166,29 @@ function chooseTiling(p: MatmulPolicy, m: number, n: number): MatmulTiling {
   return p.tiling;
 }
 
-/** Whether a product runs on the long-k kernel, and which side is narrow. */
-function chooseLongK(p: MatmulPolicy, m: number, n: number, k: number, maxGroups: number): LongKVariant | null {
-  if (p.splitK === 'never' || (p.splitK === 'auto' && k < LONG_K)) return null;
+/**
+ * Whether a product runs on the skinny kernel, in which shape: a long k, or (from k = 256 on) tiles too few
+ * to keep the device busy. 8 wide outputs per workgroup (32 contiguous bytes where the wide operand is
+ * stored along the wide side) and as many k lanes as the device's invocations and workgroup memory allow,
+ * up to 128; where it is stored along k, 32 lanes (128 contiguous bytes) for 8 outputs.
+ */
+function chooseLongK(
+  p: MatmulPolicy, l: DeviceLimits, m: number, n: number, k: number, tiles: number,
+  s: { sar: number; sac: number; sbr: number; sbc: number }, scaled: boolean,
+): LongKVariant | null {
+  const wanted = p.splitK === 'always' || (p.splitK === 'auto' && (k >= LONG_K || (k >= 256 && tiles * 4 < TARGET_WORKGROUPS)));
   const narrow = n <= m ? 'n' : 'm';
   const r = Math.min(m, n);
-  return r <= p.longKNarrowMax && longKGrid(Math.max(m, n))[0] <= maxGroups ? { narrow, r } : null;
+  if (!wanted || r > p.longKNarrowMax) return null;
+  // the wide operand's k stride against its stride along the wide side
+  const [wideK, wideStride] = narrow === 'n' ? [s.sac, s.sar] : [s.sbr, s.sbc];
+  const kAlongX = wideK === 1 && wideStride !== 1;
+  const wide = 8;
+  let lanes = kAlongX ? 32 : 128;
+  while (lanes > 16 && (wide * lanes > l.maxInvocationsPerWorkgroup || longKBytes({ r, wide, lanes }) > l.maxWorkgroupStorageBytes)) lanes /= 2;
+  const v: LongKVariant = { narrow, r, kAlongX, wide, lanes, scaled };
+  const fits = wide * lanes <= l.maxInvocationsPerWorkgroup && longKBytes(v) <= l.maxWorkgroupStorageBytes && (kAlongX ? l.maxWorkgroupSizeX >= lanes && l.maxWorkgroupSizeY >= wide : l.maxWorkgroupSizeX >= wide && l.maxWorkgroupSizeY >= lanes);
+  return fits && longKGrid(v, Math.max(m, n))[0] <= l.maxWorkgroupsPerDimension ? v : null;
 }
 
 /** How many ranges of k: 1 unless few tiles face a long k (or the policy forces it). */

@@ -12,7 +12,7 @@ import { FLAT_WORKGROUP } from './shaders-elementwise.ts';
 import { layerNormBackwardKernel, layerNormKernel, layerNormParamGradKernel, softmaxBackwardKernel, softmaxKernel } from './shaders-rows.ts';
 
 /** The largest power of two ≤ n. */
-const pow2Floor = (n: number): number => 2 ** Math.floor(Math.log2(Math.max(1, n)));
+export const pow2Floor = (n: number): number => 2 ** Math.floor(Math.log2(Math.max(1, n)));
 
 export class RowKernels {
   constructor(

@@ -14,7 +14,7 @@ import { adamwKernel, FLAT_WORKGROUP, gatherKernel, pointwiseKernel, randomKerne
 import { recordMatmul, type MatmulOptions, type MatmulPolicy } from './kernels-matmul.ts';
 import { columnNormEmaKernel, reduceColumnsKernel, reduceKernel, scatterAddKernel } from './shaders-reduce.ts';
 import { scaleAll, sumOfSquares } from './kernels-multi.ts';
-import { RowKernels } from './kernels-rows.ts';
+import { pow2Floor, RowKernels } from './kernels-rows.ts';
 
 export interface KernelPolicy extends MatmulPolicy {
   /** workgroup-memory combines for long rows and long reductions */
@@ -209,8 +209,10 @@ export class Kernels {
     params.push(cols, rows, x.layout.offset, rowMask?.layout.offset ?? 0, prev.layout.offset);
     params.pushFloat(beta);
     const inputs = [x, ...(rowMask ? [rowMask] : []), ...(inPlace ? [] : [prev])].map((v) => this.ctx.own(v.storage));
-    const kernel = generatedKernel(`columnNormEma ${rowMask !== null} ${inPlace}`, () => columnNormEmaKernel(rowMask !== null, inPlace));
-    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(cols, FLAT_WORKGROUP), () => ({ shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols }));
+    const l = this.ctx.limits, cw = Math.min(32, pow2Floor(l.maxWorkgroupSizeX));
+    const lanes = this.policy.workgroupReductions ? Math.max(1, Math.min(32, pow2Floor(l.maxInvocationsPerWorkgroup / cw), pow2Floor(l.maxWorkgroupSizeY))) : 1;
+    const kernel = generatedKernel(`columnNormEma ${rowMask !== null} ${inPlace} ${cw} ${lanes}`, () => columnNormEmaKernel(rowMask !== null, inPlace, cw, lanes));
+    this.ctx.launch(kernel, [...inputs, out], params, this.ctx.flatGrid(Math.ceil(cols / cw), 1), () => ({ shape: `${rows}x${cols}`, flops: 3 * rows * cols, bytes: 4 * rows * cols }));
     return out;
   }
 

@@ -138,25 +138,43 @@ ${flatEntry(FLAT_WORKGROUP, `${offsets}
 }
 
 /**
- * Backend.columnNormEma with one invocation per column: consecutive invocations read consecutive
- * addresses of each row, so the loads coalesce. Parameters: [cols, rows, x offset, mask offset,
- * prev offset, β as f32 bits]; `masked` adds the row-mask binding.
+ * Backend.columnNormEma: `cw` adjacent columns per workgroup (a row's loads coalesce), whose `lanes`
+ * invocations each sum the squares of every lanes-th row, then combine in workgroup memory (a tree, as
+ * reduceColumnsKernel). With one invocation per column, a [4096, 768] input would be 768 serial walks of
+ * 4,096 rows on 3 workgroups. Parameters: [cols, rows, x offset, mask offset, prev offset, β as f32 bits];
+ * `masked` adds the row-mask binding; launch grid ⌈cols / cw⌉.
  */
-export function columnNormEmaKernel(masked: boolean, inPlace: boolean): Kernel {
-  // in place, PREV is the output: each invocation reads and then writes its own element
+export function columnNormEmaKernel(masked: boolean, inPlace: boolean, cw: number, lanes: number): Kernel {
+  // in place, PREV is the output: the invocation that writes an element is the one that read it
   const inputs = ['X', ...(masked ? ['MASK'] : []), ...(inPlace ? [] : ['PREV'])];
   const output = inPlace ? 'PREV' : 'Y';
   const source = `${inputs.map((name, j) => `@group(0) @binding(${j}) var<storage, read> ${name}: array<f32>;`).join('\n')}
 @group(0) @binding(${inputs.length}) var<storage, read_write> ${output}: array<f32>;
 ${paramsBlock(inputs.length + 1, 6)}
-${flatEntry(FLAT_WORKGROUP, `  let cols = p(0u);
+var<workgroup> buf: array<f32, ${cw * lanes}>;
+@compute @workgroup_size(${cw}, ${lanes})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let cols = p(0u);
+  let i = wid.x * ${cw}u + lid.x;
   var acc = 0.0;
-  for (var r = 0u; r < p(1u); r++) {
-    let v = X[p(2u) + r * cols + i];
-    ${masked ? 'let k = MASK[p(3u) + r];\n    if (k != 0.0) { acc += k * v * v; }' : 'acc += v * v;'}
+  if (i < cols) {
+    for (var r = lid.y; r < p(1u); r += ${lanes}u) {
+      let v = X[p(2u) + r * cols + i];
+      ${masked ? 'let k = MASK[p(3u) + r];\n      if (k != 0.0) { acc += k * v * v; }' : 'acc += v * v;'}
+    }
   }
-  let beta = bitcast<f32>(p(5u));
-  ${inPlace ? 'PREV[p(4u) + i]' : 'Y[i]'} = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(acc);`)}`;
+  let at = lid.y * ${cw}u + lid.x;
+  buf[at] = acc;
+  workgroupBarrier();
+  for (var s = ${Math.max(1, lanes / 2)}u; s > 0u && s < ${lanes}u; s = s >> 1u) {
+    if (lid.y < s) { buf[at] += buf[at + s * ${cw}u]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && i < cols) {
+    let beta = bitcast<f32>(p(5u));
+    ${inPlace ? 'PREV[p(4u) + i]' : 'Y[i]'} = beta * PREV[p(4u) + i] + (1.0 - beta) * sqrt(buf[lid.x]);
+  }
+}`;
   return { label: `columnNormEma${masked ? ' masked' : ''}${inPlace ? ' in place' : ''}`, source, bindings: [...inputs.map(() => 'read' as const), 'write', 'uniform'] };
 }
 
