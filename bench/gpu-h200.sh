@@ -6,7 +6,7 @@
 #   here, in the repository root (the .deb files need the network; without it `prepare` goes on without them):
 #       bash bench/gpu-h200.sh prepare
 #   then one device call, carrying the two folders it made (about 35 MB of the 64 MiB limit):
-#       run(command: "bash bench/gpu-h200.sh run", carry: [".gpu", ".gl"], timeout_s: 540)
+#       run(command: "bash bench/gpu-h200.sh run", carry: [".gpu", ".gl"], timeout_s: 590)
 #   the same end to end on this machine (Mesa llvmpipe, small sizes; its numbers mean nothing):
 #       bash bench/gpu-h200.sh run --small
 #
@@ -74,7 +74,7 @@ run() {
   if [ "$small" = 1 ]; then
     ns="256 512"; step=(--size deep --batch 2 --seq 16 --steps 2 --warmup 1); census=(--size deep --batch 2 --seq 16); budget=240
   else
-    ns="4096 8192"; step=(--size base --batch 32 --seq 128); census=("${step[@]}"); budget=80
+    ns="4096 8192"; step=(--size base --batch 32 --seq 128); census=("${step[@]}"); budget=70
   fi
   # each command leaves its JSON line (its last line) in $out/NAME.json and the rest in $out/NAME.log
   one() {
@@ -86,15 +86,17 @@ run() {
     tar czf "$out/results.tgz" -C "$work" .
   }
   # correctness on the GPU before any timing; the adapter line is the first line of every log
-  # the limits add up to under 9 minutes, inside one device call
+  # the limits add up to 560 s, inside one device call
   one gradcheck 40 gradcheck
   one fixture 40 check-fixture test/fixtures/hf/bert_cls
-  for n in $ns; do one "matmul-$n" 50 bench matmul --n "$n"; done
+  for n in $ns; do one "matmul-$n" 40 bench matmul --n "$n"; done
   one train-lora "$budget" bench train-step "${step[@]}" --method lora
+  # the same without the recorded-step replay: what the host's JavaScript per step costs on this machine
+  one train-lora-live "$budget" bench train-step "${step[@]}" --method lora --no-replay
   # where the LoRA step's GPU time goes: every kernel timed by timestamp queries
-  one census-run 50 bench train-step "${census[@]}" --method lora --census run
+  one census-run 45 bench train-step "${census[@]}" --method lora --census run
   for m in full prilora; do one "train-$m" "$budget" bench train-step "${step[@]}" --method "$m"; done
-  one census-prilora 50 bench train-step "${census[@]}" --method prilora --census run
+  one census-prilora 45 bench train-step "${census[@]}" --method prilora --census run
   # the kernels of one BERT-base LoRA step at 32 x 128 (counted, not run: any device, a second or two)
   one census 30 bench train-step --size base --batch 32 --seq 128 --method lora --census dry
   grep -m1 '^webgpu:' "$work/gradcheck.log" >"$work/adapter.txt" || echo 'webgpu: (no adapter line)' >"$work/adapter.txt"

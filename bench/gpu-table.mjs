@@ -28,11 +28,15 @@ for (const n of ns) {
   const kernel = r.kernel ? ` (${r.kernel}${r.kernel_gflops ? `; kernel ${f(r.kernel_gflops / 1000, 2)} by timestamps` : ''})` : '';
   rows.push([`matmul ${n}² fp32, TFLOP/s`, err(r) ?? `${f(t, small ? 4 : 2)}${kernel}`, torch ? f(torch, 1) : `— (anchor at ${torchMatmul?.n ?? '?'})`, torch && !r.error ? f(t / torch, 2) : '—', '≥ 25']);
 }
-for (const m of ['lora', 'full', 'prilora']) {
-  const r = read(`train-${m}`);
+// `lora-live`: the same step with replay off (every step's JavaScript runs), beside the replayed one
+for (const run of ['lora', 'lora-live', 'full', 'prilora']) {
+  const r = read(`train-${run}`);
+  const m = run.replace('-live', '');
   const torch = torchStep(m);
-  const what = small ? `deep (12/64) ${m}, ${r.batch ?? '?'}×${r.seq ?? '?'}` : `BERT-base ${m}, 32×128`;
-  const ours = err(r) ?? `${f(r.seq_per_s, 1)} seq/s; ${r.dispatches ?? '—'} dispatches/step, ${f(r.host_us_per_dispatch, 1)} µs host each`;
+  const label = run === m ? m : `${m}, replay off`;
+  const what = small ? `deep (12/64) ${label}, ${r.batch ?? '?'}×${r.seq ?? '?'}` : `BERT-base ${label}, 32×128`;
+  const replayed = r.replayed !== undefined ? `, ${r.replayed} of ${r.steps} timed steps replayed` : '';
+  const ours = err(r) ?? `${f(r.seq_per_s, 1)} seq/s; ${r.dispatches ?? '—'} dispatches/step, ${f(r.host_us_per_dispatch, 1)} µs host each${replayed}`;
   const goal = m === 'lora' && torch ? `≥ ${f(0.5 * torch.seq_per_s, 1)}` : '';
   rows.push([`${what}, seq/s`, ours, torch ? f(torch.seq_per_s, 1) : '— (no anchor)', torch && !r.error && !small ? f(r.seq_per_s / torch.seq_per_s, 2) : '—', goal]);
 }

@@ -8,13 +8,9 @@
  * pool settles), and after 20 steps at least (V8's optimised code: a step that settles after 5 would
  * otherwise be timed ~10 % slower than one that settles after 23); at most 60.
  *
- * With `replay`, two more steady steps' commands are recorded as the command queue receives them and
- * compared (commands that bind other pipelines, bind groups or grids; commands whose parameters or
- * uploaded data alone differ, by kernel), then the second step's are re-issued 25 times through the same
- * queue (parameters staged, pipelines and groups bound, dispatched), with none of the engine's JavaScript
- * above it: the host cost a recorded-step replay would have. A
- * timing only: the replayed commands read and write the buffers the recorded step used, which by then
- * belong to other tensors, so the model is garbage afterwards (the script ends there).
+ * With `replay` (and a checkout that has it), the step's forward, backward and clipping are replayed from a
+ * recording (src/train/replayed-step.ts; AdamW runs live), so the steady steps timed are replayed ones; the
+ * replays' counts and the last refusal are printed with the times.
  *
  *   npx tsx bench/webgpu-dispatches.ts [ROOT=.] [lora|prilora|full] [replay]
  *   git worktree add /tmp/before HEAD~1 && ln -s $PWD/node_modules /tmp/before/ && npx tsx bench/webgpu-dispatches.ts /tmp/before lora
@@ -43,13 +39,17 @@ const [batch, seq] = [4, 8];
 const inputIds = P.tensor(Int32Array.from({ length: batch * seq }, (_, i) => (i * 7) % 100), { shape: [batch, seq], ...on });
 const attentionMask = P.tensor(Int32Array.from({ length: batch * seq }, (_, i) => (i % seq < seq - 3 ? 1 : 0)), { shape: [batch, seq], ...on });
 const labels = P.tensor(Int32Array.from({ length: batch }, (_, i) => i % 2), on);
+const inputs = [inputIds, attentionMask, labels];
+const region = () => {
+  const l = P.withTokenMask(attentionMask, () => model.forward({ inputIds, attentionMask, labels }).loss!);
+  l.backward();
+  return [l, P.clipGradNorm(opt.params, 1.0)];
+};
+// the recorded-step replay (replay.ts) where the checkout has it and `replay` is asked for
+const replayer = process.argv[4] === 'replay' && P.StepReplayer ? new P.StepReplayer() : null;
 const step = () => {
-  const loss = P.tidy(() => {
-    const l = P.withTokenMask(attentionMask, () => model.forward({ inputIds, attentionMask, labels }).loss!);
-    l.backward();
-    return l;
-  });
-  P.clipGradNorm(opt.params, 1.0).dispose();
+  const [loss, norm] = P.tidy(() => (replayer ? replayer.run(opt.params, inputs, region) : region()));
+  norm.dispose();
   opt.update();
   opt.zeroGrad();
   return loss;
@@ -77,75 +77,6 @@ const summary = (xs: number[], name: string) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { [`${name}_median`]: us(sorted[xs.length >> 1]), [`${name}_mean`]: us(mean), [`${name}_best`]: us(sorted[0]) };
 };
-const replay = process.argv[4] === 'replay' ? await replayed() : {};
-console.log(JSON.stringify({ root, method, dispatches, warmup, ...summary(hostUs, 'host_us'), loss, ...replay }));
-
-/**
- * Record two consecutive steps' commands at the queue and compare them (what a replay may take as fixed),
- * then time re-issuing the second (see the header).
- */
-async function replayed(): Promise<Record<string, unknown>> {
-  type Queue = Record<'stageParams' | 'dispatch' | 'upload' | 'clear' | 'copy', (...a: any[]) => any>;
-  const ctx = (backend as unknown as { ctx: { queue: Queue; launch: (kernel: { label: string }, ...a: unknown[]) => void } }).ctx;
-  const queue = ctx.queue;
-  const original = Object.fromEntries((['stageParams', 'dispatch', 'upload', 'clear', 'copy'] as const).map((k) => [k, queue[k].bind(queue)])) as Queue;
-  const launch = ctx.launch.bind(ctx);
-  /** a command: what must be the same object in two steps (`fixed`), its data (`data`), and how to issue it again */
-  type Command = { label: string; fixed: unknown[]; data: number[]; run: () => void };
-  let recorded: Command[] = [];
-  let staged: [number[], number] = [[], 16];
-  let label = '';
-  ctx.launch = (kernel, ...a) => ((label = kernel.label), launch(kernel, ...a));
-  queue.stageParams = (words: number[], bytes: number) => ((staged = [[...words], bytes]), original.stageParams(words, bytes));
-  queue.dispatch = (pipeline, groups: GPUBindGroup[], offset: number, grid: number[]) => {
-    const [words, bytes, g, xyz] = [staged[0], staged[1], [...groups], [...grid]];
-    recorded.push({ label, fixed: [pipeline, ...g, ...xyz], data: words, run: () => original.dispatch(pipeline, g, original.stageParams(words, bytes), xyz) });
-    original.dispatch(pipeline, groups, offset, grid);
-  };
-  queue.upload = (data: ArrayBufferView, dst: GPUBuffer, at: number) => {
-    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    recorded.push({ label: 'upload', fixed: [dst, at, copy.length], data: [...copy], run: () => original.upload(copy, dst, at) });
-    original.upload(data, dst, at);
-  };
-  for (const k of ['clear', 'copy'] as const) {
-    queue[k] = (...a: unknown[]) => (recorded.push({ label: k, fixed: a, data: [], run: () => original[k](...a) }), original[k](...a));
-  }
-  const record = async () => {
-    recorded = [];
-    const l = step();
-    await l.data();
-    l.dispose();
-    return recorded;
-  };
-  const [first, second] = [await record(), await record()];
-  Object.assign(queue, original);
-  ctx.launch = launch;
-  // what differs between the two: commands that bind other objects, and commands whose data alone differs
-  const same = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  const bound: string[] = [];
-  const data = new Map<string, number>();
-  if (first.length !== second.length) bound.push(`${first.length} vs ${second.length} commands`);
-  else {
-    first.forEach((c, i) => {
-      const d = second[i];
-      if (c.label !== d.label || !same(c.fixed, d.fixed)) bound.push(`${i}: ${c.label}`);
-      else if (!same(c.data, d.data)) data.set(c.label, (data.get(c.label) ?? 0) + 1);
-    });
-  }
-  const replayUs: number[] = [];
-  for (let i = 0; i < 25; i++) {
-    const d0 = (backend as { dispatchCount: number }).dispatchCount;
-    submits.reset();
-    const t0 = performance.now();
-    for (const command of second) command.run();
-    const ms = performance.now() - t0;
-    const n = (backend as { dispatchCount: number }).dispatchCount - d0;
-    replayUs.push(((ms - submits.ms()) * 1000) / n);
-    await backend.idle!();
-  }
-  return {
-    replay_commands: second.length, ...summary(replayUs, 'replay_host_us'),
-    steps_bind_differently: bound.slice(0, 8), steps_bind_differently_count: bound.length, steps_data_differs: Object.fromEntries(data),
-  };
-}
+const replays = replayer ? { replays: (backend as { replays: { stats: unknown } }).replays.stats } : {};
+console.log(JSON.stringify({ root, method, replay: replayer !== null, dispatches, warmup, ...summary(hostUs, 'host_us'), loss, ...replays }));
 process.exit(0);

@@ -27,6 +27,7 @@ export { AdamW, clipGradNorm, type ParamGroup, type AdamWOptions, type AdamWStat
 export { linearWarmupDecay } from './optim/schedule.ts';
 export { paramGroups, isNoDecay } from './optim/param-groups.ts';
 export { train, type TrainHooks, type TrainResult } from './train/trainer.ts';
+export { StepReplayer } from './train/replayed-step.ts';
 export { TRAIN_SPINE, trainOptions, type TrainOptions, type TrainInput } from './train/options.ts';
 export { pretrain, type PretrainResult } from './pretrain/pretrainer.ts';
 export { PRETRAIN_SPINE, pretrainOptions, type PretrainOptions } from './pretrain/options.ts';

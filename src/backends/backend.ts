@@ -111,6 +111,34 @@ export interface CensusReport {
   rows: CensusRow[];
 }
 
+/** What a recorded region reports when it ends (StepReplays.record). */
+export interface RegionResult {
+  /** the storages a replay hands back, in this order */
+  outputs: readonly Storage[];
+  /** everything else a replay must reproduce on the host side (layouts, which parameters got gradients) */
+  signature: string;
+  /** how far each random generator advanced during the region (a replay's random offsets move by these) */
+  strides: readonly number[];
+}
+
+/** Recorded-step replay, like CUDA graphs (src/backends/webgpu/replay.ts says what makes it safe). */
+export interface StepReplays {
+  /**
+   * Run `region` (synchronous) live, recording the commands it issues under `key`; `inputs`: storages made
+   * before it that a replay refreshes. Once two consecutive recordings under a key agree, it is replayable.
+   */
+  record(key: string, inputs: readonly Storage[], region: () => RegionResult): void;
+  /**
+   * Re-issue the replayable recording under `key` with `inputs` copied into the recorded inputs: its output
+   * storages (lent by the recording, valid until its next replay) and signature, or null where it may not.
+   */
+  replay(key: string, inputs: readonly Storage[]): { outputs: Storage[]; signature: string } | null;
+  /** Drop every recording (the host decides differently from now on, e.g. pruning added masks). */
+  invalidate(reason: string): void;
+  /** regions recorded and replayed since start, and why the last replay was refused */
+  readonly stats: { recorded: number; replayed: number; refused: string | null };
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -243,6 +271,8 @@ export interface Backend {
    */
   startCensus?(opts?: { dryRun?: boolean; timestamps?: boolean }): void;
   stopCensus?(): Promise<CensusReport>;
+  /** Optional: recorded-step replay (src/train/replayed-step.ts drives it). */
+  readonly replays?: StepReplays;
 
   /** Optional: one line naming where the kernels run (vendor, architecture, API), for logs. */
   describe?(): string;

@@ -11,7 +11,7 @@
  */
 import type { Backend } from '../backends/backend.ts';
 import { Generator, HostRng } from '../core/random.ts';
-import { choice, int, num, resolve, type Given } from '../core/spine.ts';
+import { bool, choice, int, num, resolve, type Given } from '../core/spine.ts';
 import { BertForSequenceClassification, parseBertConfig } from '../nn/bert.ts';
 import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import { paramGroups } from '../optim/param-groups.ts';
@@ -19,6 +19,7 @@ import { applyMethod } from '../prilora/methods.ts';
 import { METHODS } from '../prilora/options.ts';
 import { tensor } from '../tensor/create.ts';
 import { tidy } from '../tensor/scope.ts';
+import { StepReplayer } from '../train/replayed-step.ts';
 import { steadyMedian } from './bench-timing.ts';
 
 export const SIZES = {
@@ -40,6 +41,7 @@ export const TRAIN_STEP_SPINE = {
   clip: num({ help: 'clip the global gradient norm to this, as training does (0: no clipping, as the PyTorch peer)', default: 0, min: 0 }),
   dropout: num({ help: 'dropout (the PyTorch peer has none)', default: 0, min: 0, max: 1, maxExclusive: true }),
   seed: int({ help: 'seed of weights, ids and padding', default: 0, min: 0 }),
+  replay: bool({ help: "replay the step's recorded forward, backward and clipping where the backend records steps (webgpu), as training does", default: true }),
 } as const;
 
 export interface TrainStepResult {
@@ -54,6 +56,8 @@ export interface TrainStepResult {
   /** kernel dispatches per step and host µs spent recording each (backends that count dispatches) */
   dispatches?: number;
   host_us_per_dispatch?: number;
+  /** timed steps that were replayed from a recording (backends that record steps) */
+  replayed?: number;
   /** median step time and the steps' spread */
   step_s: number;
   min_s: number;
@@ -62,22 +66,25 @@ export interface TrainStepResult {
 }
 
 export interface TrainStep {
-  /** one optimiser step, recorded; resolves when the backend has it queued (not necessarily run) */
+  /** one optimiser step, recorded (or replayed); resolves when the backend has it queued (not necessarily run) */
   step(): void;
+  /** whether the last step was replayed */
+  replayed(): boolean;
   trainable: number;
   dispose(): void;
 }
 
 /** The benchmark's model, optimiser and batch, ready to step (also the census's workload). */
 export function buildTrainStep(given: Given<typeof TRAIN_STEP_SPINE>, backend: Backend): TrainStep {
-  const { size, method, batch, seq, dropout, seed, clip } = resolve(TRAIN_STEP_SPINE, given);
+  const { size, method, batch, seq, dropout, seed, clip, replay } = resolve(TRAIN_STEP_SPINE, given);
   const s = SIZES[size];
   const cfg = parseBertConfig({
     model_type: 'bert', vocab_size: 30522, hidden_size: s.hidden, num_hidden_layers: s.layers, num_attention_heads: s.heads,
     intermediate_size: s.ffn, hidden_act: 'gelu', max_position_embeddings: 512, type_vocab_size: 2, num_labels: 2,
     hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout, layer_norm_eps: 1e-12,
   });
-  const model = new BertForSequenceClassification(cfg, { generator: new Generator(seed), backend });
+  const generator = new Generator(seed);
+  const model = new BertForSequenceClassification(cfg, { generator, backend });
   applyMethod(model, method, {}, { seed });
   model.train();
   const opt = new AdamW(paramGroups(model, 0.01), { lr: 1e-4 });
@@ -97,14 +104,22 @@ export function buildTrainStep(given: Given<typeof TRAIN_STEP_SPINE>, backend: B
   const inputIds = tensor(ids, { shape: [batch, seq], backend });
   const attentionMask = tensor(mask, { shape: [batch, seq], backend });
   const labelT = tensor(labels, { backend });
+  const region = () => {
+    const loss = model.forward({ inputIds, attentionMask, labels: labelT }).loss!;
+    loss.backward();
+    return clip > 0 ? [loss, clipGradNorm(opt.params, clip)] : [loss];
+  };
+  const replayer = replay ? new StepReplayer([generator]) : null;
   return {
     trainable: model.countParameters(true),
     step() {
-      tidy(() => model.forward({ inputIds, attentionMask, labels: labelT }).loss!.backward());
-      if (clip > 0) clipGradNorm(opt.params, clip).dispose();
+      tidy(() => {
+        for (const t of replayer ? replayer.run(opt.params, [inputIds, attentionMask, labelT], region) : region()) t.dispose();
+      });
       opt.update();
       opt.zeroGrad();
     },
+    replayed: () => replayer?.replayed ?? false,
     dispose() {
       for (const t of [inputIds, attentionMask, labelT]) t.dispose();
       opt.dispose();
@@ -117,13 +132,13 @@ export async function trainStepBench(given: Given<typeof TRAIN_STEP_SPINE>, back
   const { size, method, batch, seq, steps, warmup, steady } = resolve(TRAIN_STEP_SPINE, given);
   const work = buildTrainStep(given, backend);
   // per timed step: dispatches and the host time of recording them (minus submits)
-  const perStep: { dispatches: number; hostSeconds: number }[] = [];
+  const perStep: { dispatches: number; hostSeconds: number; replayed: boolean }[] = [];
   const step = () => {
     const d0 = backend.dispatchCount ?? 0, s0 = backend.submitSeconds ?? 0;
     const t0 = performance.now();
     work.step();
     const recorded = (performance.now() - t0) / 1000;
-    perStep.push({ dispatches: (backend.dispatchCount ?? 0) - d0, hostSeconds: recorded - ((backend.submitSeconds ?? 0) - s0) });
+    perStep.push({ dispatches: (backend.dispatchCount ?? 0) - d0, hostSeconds: recorded - ((backend.submitSeconds ?? 0) - s0), replayed: work.replayed() });
   };
   const t = await steadyMedian(backend, step, { minWarmup: warmup, maxWarmup: steady > 0 ? 20 : warmup, tolerance: steady, minRuns: steps, budgetMs: 0, maxRuns: steps });
   const timed = perStep.slice(-t.times.length);
@@ -136,12 +151,14 @@ export async function trainStepBench(given: Given<typeof TRAIN_STEP_SPINE>, back
   const r: TrainStepResult = {
     backend: backend.name, size, method, batch, seq, trainable: work.trainable, steps: times.length, warmup: t.warmup,
     ...(counted ? { dispatches, host_us_per_dispatch: hostUs } : {}),
+    ...(backend.replays ? { replayed: timed.filter((x) => x.replayed).length } : {}),
     step_s: median, min_s: times[0], max_s: times[times.length - 1], seq_per_s: batch / median,
   };
   log(
     `train-step ${size}/${method} batch ${batch}×${seq} on ${backend.name}: ${(median * 1000).toFixed(0)} ms/step ` +
       `(min ${(times[0] * 1000).toFixed(0)}, max ${(times[times.length - 1] * 1000).toFixed(0)}, after ${t.warmup} warm-up steps), ${r.seq_per_s.toFixed(1)} seq/s, ` +
-      `${work.trainable} trainable${counted ? `; ${dispatches} dispatches/step, ${hostUs!.toFixed(1)} µs host each` : ''}`,
+      `${work.trainable} trainable${counted ? `; ${dispatches} dispatches/step, ${hostUs!.toFixed(1)} µs host each` : ''}` +
+      `${r.replayed !== undefined ? `; ${r.replayed} of ${times.length} timed steps replayed` : ''}`,
   );
   return r;
 }

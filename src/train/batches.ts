@@ -36,13 +36,16 @@ export interface Batch<Extra extends Record<string, Tensor> = Record<string, Ten
 }
 
 /**
- * Pad `rows` to the longest into [rows, T] ids / mask / types; `extra` builds the head's tensors from
+ * Pad `rows` to the longest (or further, to a multiple: `padTo`) into [rows, T] ids / mask / types; `extra` builds the head's tensors from
  * the rows and T (row b's position p is flat index b·T + p).
  */
 export function makeBatch<R extends TokenRow, Extra extends Record<string, Tensor>>(
   rows: readonly R[], padId: number, backend: Backend | undefined, extra: (rows: readonly R[], t: number) => Extra,
+  padTo: { multiple: number; max: number } = { multiple: 1, max: Infinity },
 ): Batch<Extra> {
-  const t = Math.max(...rows.map((r) => r.ids.length));
+  const longest = Math.max(...rows.map((r) => r.ids.length));
+  // padded further to a multiple where asked (fewer shapes), never past `max` or below the longest row
+  const t = Math.max(longest, Math.min(Math.ceil(longest / padTo.multiple) * padTo.multiple, padTo.max));
   const ids = new Int32Array(rows.length * t).fill(padId);
   const mask = new Int32Array(rows.length * t);
   const types = new Int32Array(rows.length * t);

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 
 export type LogRecord =
   | { type: 'start'; task: string; method: string; totalSteps: number; trainable: number; ranks: { module: string; layer: number | null; rank: number }[] }
-  | { type: 'step'; step: number; epoch: number; loss: number; lr: number; gradNorm: number; seqPerS: number; tokens?: number; seconds: number }
+  | { type: 'step'; step: number; epoch: number; loss: number; lr: number; gradNorm: number; seqPerS: number; tokens?: number; seconds: number; replayed?: boolean }
   | { type: 'eval'; step: number; epoch: number; metrics: Record<string, number> }
   | { type: 'prune'; step: number; modules: { name: string; rank: number; sparsityBefore: number; sparsity: number }[] }
   | { type: 'end'; step: number; metrics: Record<string, number>; seconds: number };

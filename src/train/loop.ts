@@ -15,11 +15,14 @@ import type { LoraAdapter } from '../prilora/lora.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type Progress } from './checkpoint.ts';
 import { RunLog, progressSink, type LogRecord, type ProgressSink } from './log.ts';
+import type { StepReplayer } from './replayed-step.ts';
 import { optimizerStep } from './step.ts';
 
 export interface StepBatch {
   size: number;
   tokens: number;
+  /** the device tensors the loss reads (what a replayed step refreshes; see ./replayed-step.ts) */
+  inputs?: readonly Tensor[];
   dispose(): void;
 }
 
@@ -57,6 +60,8 @@ export interface LoopSpec<B extends StepBatch> {
   start?: LogRecord;
   /** between backward and clipping (permanent pruning masks the gradients here) */
   afterBackward?: () => void;
+  /** replay steps from recordings where the backend can (batches must name their `inputs`) */
+  replay?: StepReplayer;
   /** after each update, before the cadence (pruning): an event for the log and a line for the display */
   afterUpdate?: (step: number) => Promise<{ record: LogRecord; note: string } | null>;
   beforeStep?: (step: number) => void;
@@ -130,6 +135,7 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
         try {
           ({ loss: lossValue, gradNorm: norm } = await optimizerStep({
             loss: () => s.loss(batch), opt: s.opt, clip: s.clip, lr, afterBackward: s.afterBackward,
+            replay: s.replay && batch.inputs ? { replayer: s.replay, inputs: batch.inputs } : undefined,
             nonFinite: (what, value) => nonFinite(what, step, value),
           }));
         } finally {
@@ -138,7 +144,8 @@ export async function runSteps<B extends StepBatch>(s: LoopSpec<B>): Promise<Loo
         p.step = step;
         p.batchInEpoch++;
         const seconds = (performance.now() - t0) / 1000;
-        log.write({ type: 'step', step, epoch: p.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: batch.size / seconds, tokens: batch.tokens, seconds });
+        const replayed = s.replay?.replayed ? { replayed: true } : {};
+        log.write({ type: 'step', step, epoch: p.epoch, loss: lossValue, lr, gradNorm: norm, seqPerS: batch.size / seconds, tokens: batch.tokens, seconds, ...replayed });
         sink.update(step, { loss: lossValue, seqPerS: batch.size / seconds });
         const event = await s.afterUpdate?.(step);
         if (event) {

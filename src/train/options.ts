@@ -67,6 +67,8 @@ export const TRAIN_SPINE = {
   trainLimit: optional(int({ help: 'use only the first N training examples', min: 1 })),
   evalLimit: optional(int({ help: 'evaluate on the first N dev examples', min: 1 })),
   bucket: bool({ help: 'sort chunks of the epoch by length, so batches pad little', default: true }),
+  padTo: int({ help: "pad each batch's length up to a multiple of N (at most --max-len): fewer batch shapes, so that more steps are replayed (webgpu); 1: to the longest sequence", default: 1, min: 1 }),
+  replay: bool({ help: "replay each batch shape's recorded forward, backward and clipping where the backend records steps (webgpu): the same numbers, a fraction of the host time", default: true }),
   dropout: nullable(num({ help: "the encoder's hidden and attention dropout (default: the model config's)", min: 0, max: 1, maxExclusive: true })),
   holdout: optional(num({ help: "evaluate on this share of the training set's whole texts, held out (fixed draw; training examples inside them dropped), instead of dev: for choosing hyper-parameters without looking at dev", min: 0, max: 1, minExclusive: true, maxExclusive: true })),
   saveEvery: int({ help: 'checkpoint every N steps (and at every epoch end)', default: 100, min: 1 }),

@@ -5,8 +5,9 @@
  * even when the step throws, so memory stays flat over a run whatever happens to a step.
  */
 import { clipGradNorm, type AdamW } from '../optim/adamw.ts';
-import { beginScope } from '../tensor/scope.ts';
+import { beginScope, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import type { StepReplayer } from './replayed-step.ts';
 
 export interface StepSpec {
   /** the step's loss (forward pass in training mode) */
@@ -17,6 +18,8 @@ export interface StepSpec {
   lr: number;
   /** between backward and clipping (permanent pruning masks the gradients here) */
   afterBackward?: () => void;
+  /** replay forward, backward and clipping from a recording where the backend can (./replayed-step.ts) */
+  replay?: { replayer: StepReplayer; inputs: readonly Tensor[] };
   /** the error to throw for a non-finite loss or gradient norm (the caller says what survives) */
   nonFinite: (what: 'loss' | 'gradient norm', value: number) => Error;
 }
@@ -29,10 +32,15 @@ export interface StepSpec {
 export async function optimizerStep(s: StepSpec): Promise<{ loss: number; gradNorm: number }> {
   const scope = beginScope();
   try {
-    const loss = s.loss();
-    loss.backward();
-    s.afterBackward?.();
-    const norm = clipGradNorm(s.opt.params, s.clip);
+    const region = () => {
+      const loss = s.loss();
+      loss.backward();
+      s.afterBackward?.();
+      return [loss, clipGradNorm(s.opt.params, s.clip)];
+    };
+    // the region's intermediates (views of the weights among them) are freed before the update, which can
+    // then work in place
+    const [loss, norm] = tidy(() => (s.replay ? s.replay.replayer.run(s.opt.params, s.replay.inputs, region) : region()));
     const [lossValue, gradNorm] = (await Promise.all([loss.data(), norm.data()])).map((d) => d[0]);
     if (!Number.isFinite(lossValue)) throw s.nonFinite('loss', lossValue);
     if (!Number.isFinite(gradNorm)) throw s.nonFinite('gradient norm', gradNorm);

@@ -26,6 +26,7 @@ import { holdoutSplit, type HoldoutSplit } from './holdout.ts';
 import { disposeBatch, encodeExamples, epochOrder, labelsOf, makeBatch } from './batches.ts';
 import { evaluate } from './evaluate.ts';
 import { runSteps } from './loop.ts';
+import { StepReplayer } from './replayed-step.ts';
 import { claimRunDir } from './run-dir.ts';
 import { loadRunModel, recommendations, type RunModel } from './model.ts';
 import { trainOptions, warmupSteps, type TrainInput, type TrainOptions } from './options.ts';
@@ -59,7 +60,7 @@ export interface TrainResult {
  * so that a run stopped by a divergence can continue from its last good checkpoint at a lower one.
  */
 function fingerprint(o: TrainOptions, backend: Backend): string {
-  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, lr: _lr, embeddingLr: _elr, ...rest } = o;
+  const { resume: _r, force: _f, out: _o, logEvery: _l, evalEvery: _e, saveEvery: _s, lr: _lr, embeddingLr: _elr, replay: _re, ...rest } = o;
   return JSON.stringify({ ...rest, backend: backend.name });
 }
 
@@ -124,12 +125,13 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
     return order.batches;
   };
   const labels = labelsOf(spec.regression, backend);
+  const replayer = new StepReplayer([dropout]);
   const loop = await runSteps({
     out: o.out, model, adapters: setup.adapters, opt, clip: o.clip, lr: (s) => o.lr * factor(s), totalSteps: total, epochs: o.epochs,
     batchesIn: (e) => batchesOf(e).length,
     batch: (e, i) => {
-      const b = makeBatch(batchesOf(e)[i].map((k) => trainRows[k]), tokenizer.padId, backend, labels);
-      return { ...b, dispose: () => disposeBatch(b) };
+      const b = makeBatch(batchesOf(e)[i].map((k) => trainRows[k]), tokenizer.padId, backend, labels, { multiple: o.padTo, max: o.maxLen });
+      return { ...b, inputs: [b.inputIds, b.attentionMask, b.tokenTypeIds, b.extra.labels], dispose: () => disposeBatch(b) };
     },
     loss: (b) => withTokenMask(b.attentionMask, () => model.forward({ ...b, labels: b.extra.labels }).loss!),
     evaluate: async () => (await evaluate(model, spec, devRows, { batch: o.batch, padId: tokenizer.padId, backend })) as Record<string, number>,
@@ -137,8 +139,11 @@ export async function train(input: TrainInput, hooks: TrainHooks = {}): Promise<
     fingerprint: fingerprint(o, backend), resume: o.resume, dropout, print,
     start: { type: 'start', task: o.task, method: o.method, totalSteps: total, trainable, ranks: [...setup.ranks].map(([module, r]) => ({ module, layer: r.layer, rank: r.rank })) },
     afterBackward: () => pruner?.maskGradients(),
+    replay: o.replay ? replayer : undefined,
     afterUpdate: async (step) => {
       const pruned = await pruner?.maybePrune(step);
+      // the masks pruning sets change what the recorded steps would do
+      if (pruned) replayer.invalidate('pruning changed the masks');
       return pruned ? { record: { type: 'prune', ...pruned }, note: `prune at step ${step}: ${perLayer(pruned.modules)}` } : null;
     },
     beforeStep: (step) => hooks.beforeStep?.(step, run),

@@ -15,6 +15,7 @@ import type { OpenedDevice } from './device.ts';
 import type { Params } from './layouts.ts';
 import { PipelineCache, type Kernel } from './pipelines.ts';
 import { BufferPool, USAGE, type PoolStats } from './pool.ts';
+import { GpuReplays, type Replayable } from './replay.ts';
 import { TimestampTimer } from './timestamps.ts';
 import { gridFor } from './wgsl.ts';
 
@@ -24,6 +25,8 @@ export class GpuStorage implements Storage {
   needsZero = false;
   /** allocated during a dry run: no buffer of its own, never pooled */
   placeholder = false;
+  /** lent by a replayable recording (its output): freeing it returns the buffer to the recording, not the pool */
+  lentBy: Replayable | null = null;
   constructor(
     readonly dtype: DType,
     readonly length: number,
@@ -39,6 +42,8 @@ export class GpuStorage implements Storage {
 export interface ContextOptions {
   maxCommandsPerSubmit: number;
   maxPooledBytes: number;
+  /** replayable recordings kept at once (replay.ts) */
+  maxRecordings: number;
 }
 
 export class GpuContext {
@@ -50,7 +55,9 @@ export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly bindGroups: BindGroupCache;
   readonly features: ReadonlySet<string>;
+  readonly replays: GpuReplays;
   private readonly pool: BufferPool;
+  private readonly retired = new WeakSet<GPUBuffer>();
   private live = 0;
   private census: Census | null = null;
   private timer: TimestampTimer | null = null;
@@ -69,10 +76,26 @@ export class GpuContext {
     });
     this.bindGroups = new BindGroupCache(this.device, this.queue.params);
     this.pool = new BufferPool(this.device, opts.maxPooledBytes, (b) => {
+      this.retired.add(b);
       this.bindGroups.forget(b);
       this.queue.destroyAfterSubmit(b);
     });
     this.pipelines = new PipelineCache(this.device, opened.limits.maxBindGroups);
+    const pool = this.pool;
+    this.replays = new GpuReplays({
+      queue: this.queue,
+      pool,
+      busy: () => this.census !== null,
+      retired: (b) => this.retired.has(b),
+      own: (st) => this.own(st),
+      materialize: (st) => this.materialize(st),
+      lend: (slot, owner) => {
+        const lent = new GpuStorage(slot.dtype, slot.length, slot.buffer, slot.size);
+        lent.lentBy = owner;
+        this.live++;
+        return lent;
+      },
+    }, { maxRecordings: opts.maxRecordings });
   }
 
   get dryRun(): boolean {
@@ -138,8 +161,11 @@ export class GpuContext {
     }
     const { buffer, size, fresh } = this.pool.acquire(bytes);
     const s = new GpuStorage(dtype, length, buffer, size);
-    // a new buffer is zeroed by WebGPU itself; only a recycled one needs the fill
-    s.needsZero = zeroed && !fresh;
+    const recording = this.replays.recording;
+    recording?.acquired.add(buffer);
+    // a new buffer is zeroed by WebGPU itself; only a recycled one needs the fill (and any in a recording,
+    // whose replays find it used)
+    s.needsZero = zeroed && (!fresh || recording !== null);
     this.live++;
     return s;
   }
@@ -154,7 +180,9 @@ export class GpuContext {
     const s = this.own(storage);
     s.freed = true;
     this.live--;
-    if (!s.placeholder) this.pool.release(s.buffer, s.size);
+    if (s.lentBy) return this.replays.lentFreed(s.lentBy, s.buffer, s.size);
+    if (s.placeholder) return;
+    if (!this.replays.released(s.buffer)) this.pool.release(s.buffer, s.size);
   }
 
   get liveStorages(): number {
@@ -174,6 +202,7 @@ export class GpuContext {
     if (s.needsZero && !(offset === 0 && data.length === s.length)) this.materialize(s);
     s.needsZero = false;
     const typed = data instanceof Float64Array ? Float32Array.from(data) : data;
+    this.replays.recording?.upload(typed, s, offset * 4);
     this.queue.upload(typed, s.buffer, offset * 4);
   }
 
@@ -189,18 +218,22 @@ export class GpuContext {
   materialize(s: GpuStorage): void {
     if (!s.needsZero || this.dryRun) return;
     s.needsZero = false;
+    this.replays.recording?.clear(s);
     this.queue.clear(s.buffer, 0, s.size);
   }
 
   clear(s: GpuStorage): void {
     s.needsZero = false;
-    if (!this.dryRun) this.queue.clear(s.buffer, 0, s.size);
+    if (this.dryRun) return;
+    this.replays.recording?.clear(s);
+    this.queue.clear(s.buffer, 0, s.size);
   }
 
   copyBytes(src: GpuStorage, srcElement: number, dst: GpuStorage, dstElement: number, elements: number): void {
     if (this.dryRun) return;
     this.materialize(src);
     this.materialize(dst);
+    this.replays.recording?.copy(src, srcElement * 4, dst, dstElement * 4, elements * 4);
     this.queue.copy(src.buffer, srcElement * 4, dst.buffer, dstElement * 4, elements * 4);
   }
 
@@ -229,6 +262,7 @@ export class GpuContext {
     } else {
       groups = [this.bindGroups.get(compiled.layout, compiled.layoutKey, storages, bytes)];
     }
+    this.replays.recording?.dispatch(compiled.pipeline, groups, words, bytes, grid, storages);
     this.queue.dispatch(compiled.pipeline, groups, offset, grid, census ? census.record(kernel.label, info) : -1);
   }
 
@@ -248,6 +282,7 @@ export class GpuContext {
   destroy(): void {
     this.queue.flush();
     this.endTimer();
+    this.replays.invalidate('the device was destroyed');
     this.pool.trim();
     this.bindGroups.clear();
     this.queue.destroy();

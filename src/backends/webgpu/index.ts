@@ -10,7 +10,7 @@
  * Registered as 'webgpu'. Importing this module starts nothing: Dawn (in Node) or `navigator.gpu` (in a
  * browser) is opened by `createWebGPUBackend()`.
  */
-import type { AdamWItem, AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, MatmulEpilogue, RandomKind, ReduceOp, Storage, View } from '../backend.ts';
+import type { AdamWItem, AdamWResult, AdamWStep, Backend, CensusReport, LayerNormGrads, LayerNormResult, MatmulEpilogue, RandomKind, ReduceOp, StepReplays, Storage, View } from '../backend.ts';
 import { BINARY, TERNARY, UNARY, type BinaryOp, type TernaryOp, type UnaryOp } from '../pointwise.ts';
 import type { DType, TypedArray } from '../../core/dtype.ts';
 import { GpuContext } from './context.ts';
@@ -38,6 +38,11 @@ export interface WebGPUBackendOptions {
    * than 1 GiB of activations, which a smaller pool would destroy and create again every step)
    */
   maxPooledBytes?: number;
+  /**
+   * replayable step recordings kept at once (default 4; src/backends/webgpu/replay.ts): each keeps its
+   * step's working set out of the pool, so a run over many batch shapes keeps the most recent ones
+   */
+  maxRecordings?: number;
 }
 
 export class WebGPUBackend implements Backend {
@@ -51,6 +56,7 @@ export class WebGPUBackend implements Backend {
     this.ctx = new GpuContext(opened, {
       maxCommandsPerSubmit: opts.maxCommandsPerSubmit ?? 256,
       maxPooledBytes: opts.maxPooledBytes ?? 2 ** 32,
+      maxRecordings: opts.maxRecordings ?? 4,
     });
     this.kernels = new Kernels(this.ctx, {
       matmul: opts.matmul ?? 'auto',
@@ -178,6 +184,11 @@ export class WebGPUBackend implements Backend {
   /** Resolve when every command recorded so far has run on the device. */
   idle(): Promise<void> {
     return this.ctx.idle();
+  }
+
+  /** Backend.replays: recorded-step replay (replay.ts). */
+  get replays(): StepReplays {
+    return this.ctx.replays;
   }
 
   /** Backend.startCensus: count (and, with timestamps where the device has them, time) every dispatch. */

@@ -95,6 +95,20 @@ export class BufferPool {
     this.pooledBytes += size;
   }
 
+  /**
+   * Take `buffer` out of the pool if it waits there (a recorded step reserves the buffers it names, see
+   * replay.ts); false when it is not idle (a live storage holds it, or it was retired).
+   */
+  take(buffer: GPUBuffer, size: number): boolean {
+    const list = this.idle.get(size);
+    const at = list ? list.indexOf(buffer) : -1;
+    if (at < 0) return false;
+    list!.splice(at, 1);
+    this.pooled--;
+    this.pooledBytes -= size;
+    return true;
+  }
+
   /** Retire every idle buffer (device memory back to the driver). */
   trim(): void {
     for (const list of this.idle.values()) for (const b of list) this.retire(b);
