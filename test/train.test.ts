@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
 import { main } from '../src/cli/main.ts';
 import { readSafetensorsFile } from '../src/io/safetensors.ts';
+import { disposeBatch, makeBatch } from '../src/train/batches.ts';
 import { readCheckpoint } from '../src/train/checkpoint.ts';
 import { readLog } from '../src/train/log.ts';
 import { trainOptions, type TrainInput } from '../src/train/options.ts';
@@ -178,5 +179,22 @@ describe('prilora train', () => {
     expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16 });
     const layers = JSON.parse(readFileSync(join(import.meta.dirname, '../assets/models/default/config.json'), 'utf8')).num_hidden_layers;
     expect(Object.values(cfg.rank_pattern)).toEqual(P.linearRanks(layers, 4, 12));
+  });
+});
+
+describe('makeBatch padding', () => {
+  const rows = [{ ids: [5, 6, 7], typeIds: [0, 0, 0] }, { ids: [8], typeIds: [0] }];
+  it('pads to the longest row, or up to a multiple of padTo but never past max; padding is padId with mask 0', async () => {
+    const shapeOf = (padTo?: { multiple: number; max: number }) => {
+      const b = makeBatch(rows, 1, undefined, () => ({}), padTo);
+      const out = { shape: b.inputIds.shape, ids: [...b.inputIds.dataSync()], mask: [...b.attentionMask.dataSync()], tokens: b.tokens };
+      disposeBatch(b);
+      return out;
+    };
+    expect(shapeOf()).toEqual({ shape: [2, 3], ids: [5, 6, 7, 8, 1, 1], mask: [1, 1, 1, 1, 0, 0], tokens: 4 });
+    expect(shapeOf({ multiple: 4, max: 128 })).toEqual({ shape: [2, 4], ids: [5, 6, 7, 1, 8, 1, 1, 1], mask: [1, 1, 1, 0, 1, 0, 0, 0], tokens: 4 });
+    expect(shapeOf({ multiple: 8, max: 5 }).shape).toEqual([2, 5]);
+    // a max below the longest row never cuts a row (rows are truncated before, by --max-len)
+    expect(shapeOf({ multiple: 8, max: 2 }).shape).toEqual([2, 3]);
   });
 });

@@ -36,8 +36,8 @@ export interface Batch<Extra extends Record<string, Tensor> = Record<string, Ten
 }
 
 /**
- * Pad `rows` to the longest (or further, to a multiple: `padTo`) into [rows, T] ids / mask / types; `extra` builds the head's tensors from
- * the rows and T (row b's position p is flat index b·T + p).
+ * Pad `rows` to the longest (or further, to a multiple: `padTo`) into [rows, T] ids / mask / types; `extra`
+ * builds the head's tensors from the rows and T (row b's position p is flat index b·T + p).
  */
 export function makeBatch<R extends TokenRow, Extra extends Record<string, Tensor>>(
   rows: readonly R[], padId: number, backend: Backend | undefined, extra: (rows: readonly R[], t: number) => Extra,

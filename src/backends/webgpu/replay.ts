@@ -291,7 +291,7 @@ export class GpuReplays implements StepReplays {
       if (w.size === 0) this.watchers.delete(b);
     }
     for (const { buffer, size } of r.reserved) if (!r.lentOut.has(buffer)) this.host.pool.release(buffer, size);
-    for (const b of r.pending.keys()) this.claims.delete(b);
+    for (const b of r.pending.keys()) if (this.claims.get(b) === r) this.claims.delete(b);
     if (this.ready.get(r.key) === r) this.ready.delete(r.key);
     this.last.delete(r.key);
     return null;
