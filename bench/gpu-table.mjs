@@ -37,7 +37,7 @@ for (const run of ['lora', 'lora-live', 'full', 'prilora']) {
   const what = small ? `deep (12/64) ${label}, ${r.batch ?? '?'}×${r.seq ?? '?'}` : `BERT-base ${label}, 32×128`;
   const replayed = r.replayed !== undefined ? `, ${r.replayed} of ${r.steps} timed steps replayed` : '';
   const ours = err(r) ?? `${f(r.seq_per_s, 1)} seq/s; ${r.dispatches ?? '—'} dispatches/step, ${f(r.host_us_per_dispatch, 1)} µs host each${replayed}`;
-  const goal = m === 'lora' && torch ? `≥ ${f(0.5 * torch.seq_per_s, 1)}` : '';
+  const goal = run === 'lora' && torch ? `≥ ${f(0.5 * torch.seq_per_s, 1)}` : '';
   rows.push([`${what}, seq/s`, ours, torch ? f(torch.seq_per_s, 1) : '— (no anchor)', torch && !r.error && !small ? f(r.seq_per_s / torch.seq_per_s, 2) : '—', goal]);
 }
 const census = read('census');

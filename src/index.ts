@@ -12,6 +12,7 @@ export type { Layout } from './core/layout.ts';
 export * from './tensor/create.ts';
 export { tidy, keep, liveTensors, beginScope } from './tensor/scope.ts';
 export { Generator, manualSeed, defaultGenerator } from './core/random.ts';
+export { hostEffect } from './core/host-effects.ts';
 export { noGrad, isGradEnabled } from './autograd/record.ts';
 export { backward, type BackwardOptions } from './autograd/backward.ts';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './verify/gradcheck.ts';

@@ -104,7 +104,7 @@ describe.skipIf(!gpu)('webgpu: recorded-step replay', () => {
     expect(live.steps[13].loss).not.toBe(live.steps[0].loss);
   });
 
-  it('a region whose host values change between runs is never replayed; with fixed ones it is, on each new input', async () => {
+  it('a region whose host values change between runs is never replayed; with fixed ones it is, on each new input, its host effects made again', async () => {
     const replayer = new P.StepReplayer();
     const x = P.tensor(Float32Array.from([1, 2, 3]), on);
     for (let k = 1; k <= 4; k++) {
@@ -116,14 +116,21 @@ describe.skipIf(!gpu)('webgpu: recorded-step replay', () => {
     expect(replayer.refused).toMatch(/differs between two runs/);
     x.dispose();
     const seen: boolean[] = [];
+    let counted = 0;
     for (let k = 1; k <= 5; k++) {
       const input = P.tensor(Float32Array.from([k, -k, 0.5 * k]), on);
-      const [y] = P.tidy(() => replayer.run([], [input], () => [P.add(P.mul(input, 3), 1)]));
+      const region = () => {
+        // host state the region changes: made again by every replay
+        P.hostEffect(() => counted++);
+        return [P.add(P.mul(input, 3), 1)];
+      };
+      const [y] = P.tidy(() => replayer.run([], [input], region));
       expect([...(await y.data())]).toEqual([3 * k + 1, -3 * k + 1, 1.5 * k + 1]);
       seen.push(replayer.replayed);
       for (const t of [y, input]) t.dispose();
     }
     expect(seen).toEqual([false, false, true, true, true]);
+    expect(counted).toBe(5);
   });
 
   it('a replay is refused while the previous replay’s outputs live, and after invalidate; both recover', async () => {

@@ -7,6 +7,7 @@
  */
 import { noGrad } from '../autograd/record.ts';
 import { ConfigError } from '../core/errors.ts';
+import { hostEffect } from '../core/host-effects.ts';
 import { add, mul, sub } from '../ops/elementwise.ts';
 import { loraLinear } from '../ops/lora.ts';
 import { matmul } from '../ops/matmul.ts';
@@ -105,7 +106,7 @@ export class LoraAdapter implements LinearDelta {
       });
       this.stats!.assignFrom(next);
     });
-    this.statUpdates++;
+    hostEffect(() => this.statUpdates++);
   }
 
   /** W ← W + scaling · B A; the adapter leaves the forward pass until `unmerge`. */

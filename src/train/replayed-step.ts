@@ -7,6 +7,7 @@
  * leaves: the tensors it returns, every parameter's gradient, the generators advanced by what it draws.
  */
 import type { Backend, Storage } from '../backends/backend.ts';
+import { collectHostEffects } from '../core/host-effects.ts';
 import { defaultGenerator, type Generator } from '../core/random.ts';
 import type { Layout } from '../core/layout.ts';
 import { keep } from '../tensor/scope.ts';
@@ -19,6 +20,8 @@ interface Plan {
   /** the parameters that got gradients (index into `params`), as above */
   grads: { param: number; slot: number; layout: Layout }[];
   strides: number[];
+  /** host state the region changes (./core/host-effects.ts), done again at each replay */
+  effects: (() => void)[];
 }
 
 const generatorIds = new WeakMap<Generator, number>();
@@ -58,7 +61,8 @@ export class StepReplayer {
     replays.record(key, storages, () => {
       const gens = this.generatorsNow();
       const before = gens.map((g) => g.offset);
-      results = region();
+      const made = collectHostEffects(region);
+      results = made.result;
       const outputs: Storage[] = [];
       const slotOf = (t: Tensor) => {
         const s = t.view('replay').storage;
@@ -69,7 +73,9 @@ export class StepReplayer {
         results: results.map((t) => ({ slot: slotOf(t), layout: t.layout })),
         grads: params.flatMap((p, param) => (p.grad ? [{ param, slot: slotOf(p.grad), layout: p.grad.layout }] : [])),
         strides: gens.map((g, i) => g.offset - before[i]),
+        effects: made.effects,
       };
+      // the effects enter as their count (JSON writes a function as null)
       const signature = JSON.stringify(plan);
       this.plans.set(signature, plan);
       return { outputs, signature, strides: plan.strides };
@@ -95,6 +101,7 @@ export class StepReplayer {
     const results = plan.results.map((r) => wrap(r.slot, r.layout));
     for (const g of plan.grads) params[g.param].grad = keep(wrap(g.slot, g.layout));
     this.generatorsNow().forEach((gen, i) => (gen.offset += plan.strides[i]));
+    for (const e of plan.effects) e();
     return results;
   }
 }

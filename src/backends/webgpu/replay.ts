@@ -8,12 +8,13 @@
  * (bench/README.md: host µs per dispatch).
  *
  * Ownership is what makes re-issuing safe. The storage buffers a replayable recording names are of two kinds:
- * - made during the region (intermediates, outputs) or declared as its inputs: idle in the pool once the
- *   step's tensors are freed, they are taken out of it at the first replay (reserved), so nothing else is
+ * - made during the region (intermediates, outputs) or declared as its inputs: the recording takes them out
+ *   of the pool (where idle when the region ends, else as the step's tensors free them), so nothing else is
  *   handed them; outputs come back as storages lent by the recording, whose freeing returns nothing;
  * - held from before the region (parameters, statistics): watched. Freeing one makes every recording that
  *   names it stale (its reserved buffers go back to the pool), and a storage made before the region freed
- *   during it means the region is not replayable at all.
+ *   during it means the region is not replayable at all. So do the outputs of a replay still alive at the
+ *   next one (they would change under their holder) and `invalidate`.
  * Upload arenas and the parameter block are not named: uploads and parameters are staged again. While
  * recording, every zeroed allocation gets its fill (a fresh buffer's zeros would not be fresh in a replay),
  * so each intermediate is written before it is read in a replay as in the live step.
