@@ -75,8 +75,9 @@ export class StepReplayer {
         strides: gens.map((g, i) => g.offset - before[i]),
         effects: made.effects,
       };
-      // the effects enter as their count (JSON writes a function as null)
-      const signature = JSON.stringify(plan);
+      // per key, so that a plan's effects are its own recording's; they enter as their count (JSON writes a
+      // function as null)
+      const signature = `${key} ${JSON.stringify(plan)}`;
       this.plans.set(signature, plan);
       return { outputs, signature, strides: plan.strides };
     });
