@@ -199,6 +199,15 @@ describe('hostile PEFT adapter configs', () => {
       { numRuns: RUNS },
     );
   });
+
+  it('a peft_type that cannot be made a string (CI found it: {"toString": []}) is refused, named as JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prilora-peft-'));
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...base, peft_type: { toString: [] } }));
+    const m = new P.BertForSequenceClassification(model());
+    expect(() => P.importPeft(m, dir)).toThrow(P.ConfigError);
+    expect(() => P.importPeft(m, dir)).toThrow(/peft_type \{"toString":\[\]\} is not LORA/);
+    m.dispose();
+  });
 });
 
 describe('model directories that do not fit together', () => {

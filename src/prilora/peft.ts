@@ -108,7 +108,7 @@ export async function peftFiles(model: Module, setup: MethodSetup, o: PeftExport
 export function importPeft(model: Module, dir: string, opts: { statDecay?: number } = {}): MethodSetup {
   const cfgPath = join(dir, 'adapter_config.json');
   const cfg = readJsonFile(cfgPath);
-  if (cfg.peft_type !== 'LORA') throw new ConfigError(`${cfgPath}: peft_type "${String(cfg.peft_type)}" is not LORA`);
+  if (cfg.peft_type !== 'LORA') throw new ConfigError(`${cfgPath}: peft_type ${JSON.stringify(cfg.peft_type) ?? 'missing'} is not LORA`);
   for (const [k, v] of [['use_dora', false], ['use_rslora', false], ['fan_in_fan_out', false], ['bias', 'none']] as const) {
     if (cfg[k] !== undefined && cfg[k] !== v) throw new ConfigError(`${cfgPath}: ${k} = ${JSON.stringify(cfg[k])} is not supported`);
   }
