@@ -9,20 +9,10 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { openBackend } from '../src/cli/devices.ts';
+import { startWebGPU } from './webgpu-start.ts';
 import { parseBertConfig } from '../src/nn/bert.ts';
 
-async function start(): Promise<P.WebGPUBackend | null> {
-  try {
-    return (await openBackend('webgpu')) as P.WebGPUBackend;
-  } catch (e) {
-    if (process.env.CI) throw e;
-    console.warn(`WebGPU could not start (${(e as Error).message}); test/webgpu-kernels.test.ts is skipped`);
-    return null;
-  }
-}
-
-const gpu = await start();
+const gpu = await startWebGPU('test/webgpu-kernels.test.ts');
 const RUNS = 12;
 
 /** Largest |a − b| / (1 + |b|). */

@@ -5,20 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/index.ts';
-import { openBackend } from '../src/cli/devices.ts';
+import { startWebGPU } from './webgpu-start.ts';
 import { parseBertConfig } from '../src/nn/bert.ts';
 
-async function startWebGPU(): Promise<P.WebGPUBackend | null> {
-  try {
-    return (await openBackend('webgpu')) as P.WebGPUBackend;
-  } catch (e) {
-    if (process.env.CI) throw e;
-    console.warn(`WebGPU could not start (${(e as Error).message}); test/webgpu-replay.test.ts is skipped`);
-    return null;
-  }
-}
-
-const gpu = await startWebGPU();
+const gpu = await startWebGPU('test/webgpu-replay.test.ts');
 const on = { backend: gpu! };
 const [BATCH, SEQ, VOCAB] = [4, 6, 40];
 

@@ -5,24 +5,13 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import * as P from '../src/index.ts';
+import { startWebGPU } from './webgpu-start.ts';
 import { runDeviceGradcheckSuite } from '../src/verify/gradcheck-suite.ts';
 import { checkFixture, LIMITS } from '../src/verify/fixture-check.ts';
 import { main } from '../src/cli/main.ts';
 import { parseBertConfig } from '../src/nn/bert.ts';
-import { openBackend } from '../src/cli/devices.ts';
 
-/** As helpers.ts: CI must have WebGPU; elsewhere a machine without it skips this file with the reason. */
-async function startWebGPU(): Promise<P.WebGPUBackend | null> {
-  try {
-    return (await openBackend('webgpu')) as P.WebGPUBackend;
-  } catch (e) {
-    if (process.env.CI) throw e;
-    console.warn(`WebGPU could not start (${(e as Error).message}); test/webgpu.test.ts is skipped`);
-    return null;
-  }
-}
-
-const gpu = await startWebGPU();
+const gpu = await startWebGPU('test/webgpu.test.ts');
 const on = { backend: gpu! };
 const FIXTURES = join(import.meta.dirname, 'fixtures/hf');
 

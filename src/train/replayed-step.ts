@@ -47,12 +47,14 @@ export class StepReplayer {
     const replays = backend?.replays;
     this.replayed = false;
     this.refused = 'the backend does not record steps, or the inputs are views, or gradients were left';
-    const whole = inputs.every((t) => t.backend === backend && t.isContiguous && t.layout.offset === 0 && t.view('replay').storage.length === t.size);
-    if (!replays || !whole || params.some((p) => p.grad !== null)) return region();
+    if (!replays || params.some((p) => p.grad !== null)) return region();
+    const storages = inputs.map((t) => t.view('replay').storage);
+    // a replay copies whole storages into the recorded inputs
+    const whole = inputs.every((t, i) => t.backend === backend && t.isContiguous && t.layout.offset === 0 && storages[i].length === t.size);
+    if (!whole) return region();
     this.backend = backend;
     // the random words a recording holds name its generators' seeds
     const key = [...inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`), ...this.generatorsNow().map((g) => `g${generatorId(g)}`)].join(' ');
-    const storages = inputs.map((t) => t.view('replay').storage);
     const replayed = replays.replay(key, storages);
     this.replayed = replayed !== null;
     this.refused = replayed ? null : replays.stats.refused;

@@ -81,10 +81,9 @@ export class GpuContext {
       this.queue.destroyAfterSubmit(b);
     });
     this.pipelines = new PipelineCache(this.device, opened.limits.maxBindGroups);
-    const pool = this.pool;
     this.replays = new GpuReplays({
       queue: this.queue,
-      pool,
+      pool: this.pool,
       busy: () => this.census !== null,
       retired: (b) => this.retired.has(b),
       own: (st) => this.own(st),
